@@ -1,0 +1,69 @@
+"""The FastAPI application: ``create_app(settings)`` builds it; nothing is read from the environment here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from devices.broker import parse_broker_url
+from devices.site import Belt, load_belt
+from server.api.routes import health, occupancy, sites
+from server.ingest.service import IngestService
+from server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI:
+    belt = belt if belt is not None else load_belt(settings.site_file)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # check= makes the pool test a connection before lending it, so a database restart costs no request.
+        pool = ConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=8,
+            open=False,
+            check=ConnectionPool.check_connection,
+            name="api",
+        )
+        pool.open(wait=False)
+        ingest = None
+        if settings.ingest_enabled:
+            ingest = IngestService(
+                belt=belt,
+                broker=parse_broker_url(settings.mqtt_url),
+                conninfo=settings.database_url,
+                client_id=settings.ingest_client_id,
+                topic_root=settings.topic_root,
+                batch_max=settings.ingest_batch_max,
+                max_future=timedelta(seconds=settings.max_future_skew_s),
+            )
+            ingest.start()
+        app.state.pool = pool
+        app.state.ingest = ingest
+        try:
+            yield
+        finally:
+            if ingest is not None:
+                ingest.stop()
+            pool.close()
+
+    app = FastAPI(
+        title="Smart Complex",
+        version="0.1.0",
+        summary="Occupancy, bookings, service-window queues and door access for a community service belt.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.belt = belt
+    app.include_router(health.router)
+    app.include_router(sites.router)
+    app.include_router(occupancy.router)
+    return app
