@@ -1,0 +1,194 @@
+"""``smartcomplex``: the one command line of the project.
+
+This module is the composition root: the only place in ``server/`` that starts the edge agent and the simulators
+(imported lazily, inside their subcommands), so that ``edge/`` and ``simulators/`` never need to import the server.
+A bad site file stops every subcommand before it starts anything, with one line naming the file, the place and the
+problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from devices.site import Belt, SiteFileError, load_belt
+
+log = logging.getLogger("smartcomplex")
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM, so long-running subcommands shut down cleanly."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return stop
+
+
+def _load_belt(site_file: Path | None) -> Belt:
+    try:
+        return load_belt(site_file)
+    except SiteFileError as exc:
+        print(f"smartcomplex: bad site file: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_site_check(args: argparse.Namespace) -> int:
+    belt = _load_belt(args.site_file)
+    for site in belt.sites:
+        print(
+            f"{site.id}: {site.name} — {len(site.spaces)} spaces, {len(site.windows)} windows, "
+            f"{len(site.devices)} devices"
+        )
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from server.db.migrate import apply_migrations
+    from server.settings import ServerSettings
+
+    settings = ServerSettings() if args.database_url is None else ServerSettings(database_url=args.database_url)
+    report = apply_migrations(settings.database_url)
+    mode = "TimescaleDB" if report.timescale else "plain PostgreSQL"
+    print(
+        f"applied {len(report.applied)} migration(s) {list(report.applied)}; "
+        f"{len(report.already)} already applied; mode: {mode}"
+    )
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.settings import ServerSettings
+
+    overrides = {
+        key: value
+        for key, value in (("api_host", args.host), ("api_port", args.port), ("site_file", args.site_file))
+        if value is not None
+    }
+    settings = ServerSettings(**overrides)
+    if args.migrate:
+        from server.db.migrate import apply_migrations
+
+        apply_migrations(settings.database_url)
+    app = create_app(settings, belt=_load_belt(settings.site_file))
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info", access_log=False)
+    return 0
+
+
+def cmd_edge(args: argparse.Namespace) -> int:
+    from edge.main import run_edge
+    from edge.settings import EdgeSettings
+
+    overrides = {
+        key: value
+        for key, value in (("site_id", args.site), ("site_file", args.site_file), ("state_dir", args.state_dir))
+        if value is not None
+    }
+    settings = EdgeSettings(**overrides)
+    belt = _load_belt(settings.site_file)
+    return run_edge(settings, belt, stop=_stop_on_signals())
+
+
+def cmd_simulate_sensors(args: argparse.Namespace) -> int:
+    from simulators.main import run_sensor_simulation
+
+    belt = _load_belt(args.site_file)
+    return run_sensor_simulation(
+        belt,
+        sites=args.site,
+        broker_url=args.broker,
+        speed=args.speed,
+        seed=args.seed,
+        start=args.start,
+        duration_min=args.duration,
+        stop=_stop_on_signals(),
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server.demo.runner import DemoOptions, run_demo
+
+    belt = _load_belt(args.site_file)
+    options = DemoOptions(
+        data_dir=args.data_dir, api_port=args.api_port, speed=args.speed, seed=args.seed, site_file=args.site_file
+    )
+    return run_demo(options, belt, stop=_stop_on_signals())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smartcomplex", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    site_file = argparse.ArgumentParser(add_help=False)
+    site_file.add_argument(
+        "--site-file", type=Path, default=None, help="site file (YAML); default: the shipped Changping Road belt"
+    )
+
+    demo = commands.add_parser("demo", parents=[site_file], help="run the whole system on embedded defaults")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".smartcomplex-demo"),
+        help="private broker and database live here; a second run reuses them",
+    )
+    demo.add_argument("--api-port", type=int, default=8000)
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(handler=cmd_demo)
+
+    server = commands.add_parser("server", parents=[site_file], help="run the API and the ingest (SC_* settings)")
+    server.add_argument("--host", default=None)
+    server.add_argument("--port", type=int, default=None)
+    server.add_argument("--migrate", action="store_true", help="apply database migrations first")
+    server.set_defaults(handler=cmd_server)
+
+    edge = commands.add_parser("edge", parents=[site_file], help="run one site's edge agent (SC_EDGE_* settings)")
+    edge.add_argument("--site", default=None, help="site id (or SC_EDGE_SITE_ID)")
+    edge.add_argument("--state-dir", type=Path, default=None)
+    edge.set_defaults(handler=cmd_edge)
+
+    simulate = commands.add_parser("simulate", help="impersonate devices")
+    simulated = simulate.add_subparsers(dest="what", required=True, metavar="WHAT")
+    sensors = simulated.add_parser("sensors", parents=[site_file], help="every MQTT occupancy sensor of the sites")
+    sensors.add_argument("--site", action="append", default=None, help="site id (repeatable); default: all")
+    sensors.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="the site broker the sensors publish to")
+    sensors.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    sensors.add_argument("--seed", type=int, default=1)
+    sensors.add_argument("--start", default="08:30", help="local time of day the simulated day starts (HH:MM)")
+    sensors.add_argument("--duration", type=float, default=None, help="simulated minutes to run; default: forever")
+    sensors.set_defaults(handler=cmd_simulate_sensors)
+
+    db = commands.add_parser("db", help="database administration")
+    db_commands = db.add_subparsers(dest="what", required=True, metavar="WHAT")
+    migrate = db_commands.add_parser("migrate", help="apply migrations (idempotent)")
+    migrate.add_argument("--database-url", default=None, help="libpq conninfo; default SC_DATABASE_URL")
+    migrate.set_defaults(handler=cmd_db_migrate)
+
+    site = commands.add_parser("site", help="site files")
+    site_commands = site.add_subparsers(dest="what", required=True, metavar="WHAT")
+    check = site_commands.add_parser("check", parents=[site_file], help="validate a site file and summarise it")
+    check.set_defaults(handler=cmd_site_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result: int = args.handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""``smartcomplex demo``: the whole system on one machine with embedded defaults.
+
+Starts, in order: a private Mosquitto and a private PostgreSQL in the data directory (from the machine's
+binaries), the migrations, the server (API + ingest), one edge agent per site and the simulated sensors at an
+accelerated clock; prints where to look; and on Ctrl-C (SIGINT) or SIGTERM stops everything it started, in reverse
+order. Every child gets its own session, so a terminal's Ctrl-C reaches only the demo, which then stops the
+children in order; and each child is told by the kernel to stop if the demo itself dies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.site import Belt
+from server.db.migrate import apply_migrations
+from server.demo.mosquitto import PrivateMosquitto
+from server.demo.postgres import PrivatePostgres
+from server.demo.services import free_port, port_is_free
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "smartcomplex"
+# Seconds a child gets to stop after SIGTERM before it is killed.
+CHILD_STOP_TIMEOUT_S = 10.0
+# Linux prctl option: deliver a signal to this process when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    data_dir: Path
+    api_port: int = 8000
+    speed: float = 60.0
+    seed: int = 1
+    site_file: Path | None = None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGTERM when the demo dies, whatever killed it."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ChildProcesses:
+    """The demo's own programs (server, agents, simulators), stopped in reverse start order."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self._log_dir = log_dir
+        self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log_file = (self._log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", *argv],
+            env={**os.environ, **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        log_file.close()
+        self._children.append((name, process))
+        return process
+
+    def first_exited(self) -> tuple[str, int] | None:
+        for name, process in self._children:
+            code = process.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def stop_all(self) -> None:
+        for name, process in reversed(self._children):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(CHILD_STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in %.0f s; killing it", name, CHILD_STOP_TIMEOUT_S)
+                    process.kill()
+                    process.wait()
+        self._children.clear()
+
+
+def _wait_for_http(url: str, *, timeout: float, child: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answers (503 while the ingest connects is still an answer)
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _banner(options: DemoOptions, belt: Belt, broker_url: str, conninfo: str) -> str:
+    api = f"http://127.0.0.1:{options.api_port}"
+    first_site = belt.sites[0]
+    sensed = next((d.space for d in first_site.devices if d.model == "milesight-vs121"), first_site.spaces[0].id)
+    space = first_site.space(sensed)
+    return "\n".join(
+        [
+            f"Smart Complex demo is running (data in {options.data_dir}; Ctrl-C stops everything)",
+            f"  API docs:          {api}/docs",
+            f"  OpenAPI document:  {api}/openapi.json",
+            f"  {space.name}:".ljust(21) + f"{api}/api/v1/sites/{first_site.id}/spaces/{space.id}/occupancy",
+            f"  whole {first_site.id}:".ljust(21) + f"{api}/api/v1/sites/{first_site.id}/occupancy",
+            f"  MQTT broker:       {broker_url}",
+            f"  PostgreSQL:        {conninfo}",
+            f"  logs:              {options.data_dir / 'logs'}",
+        ]
+    )
+
+
+def run_demo(options: DemoOptions, belt: Belt, *, stop: threading.Event) -> int:
+    data_dir = options.data_dir.resolve()
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if not port_is_free(options.api_port):
+        log.error("port %d is taken; pass --api-port", options.api_port)
+        return 2
+    broker = PrivateMosquitto(data_dir / "mosquitto", port=free_port())
+    database = PrivatePostgres(data_dir / "postgres", port=free_port())
+    children = ChildProcesses(log_dir)
+    try:
+        broker.start()
+        database.start()
+        database.ensure_database(DATABASE_NAME)
+        conninfo = database.conninfo(DATABASE_NAME)
+        report = apply_migrations(conninfo)
+        log.info("database ready: %d migration(s) applied, %d already there", len(report.applied), len(report.already))
+        site_file = [] if options.site_file is None else ["--site-file", str(options.site_file.resolve())]
+        server_env = {"SC_DATABASE_URL": conninfo, "SC_MQTT_URL": broker.url}
+        server = children.start("server", ["server", "--port", str(options.api_port), *site_file], server_env)
+        for site in belt.sites:
+            edge_env = {"SC_EDGE_SITE_BROKER_URL": broker.url, "SC_EDGE_CENTRAL_BROKER_URL": broker.url}
+            children.start(
+                f"edge-{site.id}",
+                ["edge", "--site", site.id, "--state-dir", str(data_dir / "edge"), *site_file],
+                edge_env,
+            )
+        children.start(
+            "simulators",
+            [
+                "simulate",
+                "sensors",
+                "--broker",
+                broker.url,
+                "--speed",
+                str(options.speed),
+                "--seed",
+                str(options.seed),
+                *site_file,
+            ],
+            {},
+        )
+        if not _wait_for_http(f"http://127.0.0.1:{options.api_port}/api/v1/health", timeout=60, child=server):
+            log.error("the server did not answer; see %s", log_dir / "server.log")
+            return 1
+        print(_banner(options, belt, broker.url, conninfo), flush=True)
+        while not stop.wait(0.5):
+            exited = children.first_exited()
+            if exited is not None:
+                log.error("%s exited with code %d; stopping the demo (see %s)", exited[0], exited[1], log_dir)
+                return 1
+        return 0
+    finally:
+        children.stop_all()
+        database.stop()
+        broker.stop()
+        log.info("demo stopped; data kept in %s", data_dir)
