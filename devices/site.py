@@ -7,6 +7,7 @@ Both raise ``SiteFileError`` (one line: ``<file>:<line>: <location>: <problem>``
 from devices.site_file import SHIPPED_SITE_FILE, SiteFileError, load_belt, parse_belt
 from devices.site_hours import DAY_NAMES, HoursNotationError, OpeningHours, TimeInterval
 from devices.site_model import (
+    OCCUPANCY_MODELS,
     SCHEMA_V1,
     TRANSPORT_OF_MODEL,
     Belt,
@@ -24,6 +25,7 @@ from devices.site_model import (
 
 __all__ = [
     "DAY_NAMES",
+    "OCCUPANCY_MODELS",
     "SCHEMA_V1",
     "SHIPPED_SITE_FILE",
     "TRANSPORT_OF_MODEL",

@@ -102,6 +102,9 @@ TRANSPORT_OF_MODEL: Mapping[str, Transport] = {
     "modbus-people-counter": "modbus",
 }
 
+# Models whose readings count people in their space (the server sums them into the space's live occupancy).
+OCCUPANCY_MODELS: frozenset[str] = frozenset({"milesight-vs121", "modbus-people-counter"})
+
 
 # (fields a device of the transport needs, fields it must leave out)
 _FIELDS_OF_TRANSPORT: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -106,20 +106,14 @@ def insert_readings(conn: psycopg.Connection[Any], *, readings: Sequence[StoredR
 
 
 @dataclass(frozen=True, slots=True)
-class SpaceOccupancy:
-    """A space's live count: the sum of the newest reading of each device that reported for it.
+class DeviceLatest:
+    """The newest stored reading of one device in one space; whether it is fresh is for the domain to say."""
 
-    ``people`` is None only when the space has no readings at all. A stale space (newest reading older than
-    ``stale_after``) keeps its last known count with ``stale=True``; a space without readings is stale too.
-    """
-
-    site_id: str
     space_id: str
-    people: int | None
-    occupied: bool | None
-    observed_at: datetime | None  # the newest reading's ts
-    device_ids: tuple[str, ...]
-    stale: bool
+    device_id: str
+    ts: datetime
+    people: int
+    occupied: bool
 
 
 # PostgreSQL 15 has no skip scan, so a plain DISTINCT ON (device_id) would read a space's whole history. The
@@ -147,11 +141,7 @@ WITH RECURSIVE space_device AS (
             LIMIT 1
            ) AS next_device
 )
-SELECT d.space_id,
-       sum(newest.people) AS people,
-       bool_or(newest.occupied) AS occupied,
-       max(newest.ts) AS observed_at,
-       array_agg(d.device_id ORDER BY d.device_id) AS device_ids
+SELECT d.space_id, d.device_id, newest.ts, newest.people, newest.occupied
   FROM space_device AS d
  CROSS JOIN LATERAL (
        SELECT r.ts, r.people, r.occupied
@@ -160,52 +150,21 @@ SELECT d.space_id,
         ORDER BY r.ts DESC, r.seq DESC
         LIMIT 1
        ) AS newest
- GROUP BY d.space_id
+ ORDER BY d.space_id, d.device_id
 """
 
 
-def latest_occupancy(
-    conn: psycopg.Connection[Any],
-    *,
-    site_id: str,
-    space_ids: Sequence[str],
-    now: datetime,
-    stale_after: timedelta,
-) -> dict[str, SpaceOccupancy]:
-    """Live occupancy of each requested space of a site (one entry per requested space), in one query."""
-    _require_aware("now", now)
+def latest_readings(conn: psycopg.Connection[Any], *, site_id: str, space_ids: Sequence[str]) -> list[DeviceLatest]:
+    """The newest reading of every device that ever reported in the given spaces of a site, in one query."""
     requested = list(dict.fromkeys(space_ids))
     if not requested:
-        return {}
+        return []
     with translated_errors("read latest occupancy"), conn.cursor(row_factory=tuple_row) as cur:
         rows = cur.execute(_LATEST, {"site_id": site_id, "space_ids": requested}).fetchall()
-    found = {row[0]: row for row in rows}
-    oldest_fresh = now - stale_after
-    result: dict[str, SpaceOccupancy] = {}
-    for space_id in requested:
-        row = found.get(space_id)
-        if row is None:
-            result[space_id] = SpaceOccupancy(
-                site_id=site_id,
-                space_id=space_id,
-                people=None,
-                occupied=None,
-                observed_at=None,
-                device_ids=(),
-                stale=True,
-            )
-            continue
-        _, people, occupied, observed_at, device_ids = row
-        result[space_id] = SpaceOccupancy(
-            site_id=site_id,
-            space_id=space_id,
-            people=int(people),
-            occupied=bool(occupied),
-            observed_at=observed_at,
-            device_ids=tuple(device_ids),
-            stale=observed_at < oldest_fresh,
-        )
-    return result
+    return [
+        DeviceLatest(space_id=space_id, device_id=device_id, ts=ts, people=int(people), occupied=bool(occupied))
+        for space_id, device_id, ts, people, occupied in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)

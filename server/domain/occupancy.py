@@ -1,11 +1,13 @@
 """Live occupancy of a space, with the evidence behind it.
 
-A stale or silent sensor makes a space ``unknown``, never ``empty``: releasing a room or reporting it free on the
-strength of a sensor that stopped talking is the failure users of peer products complain about most.
+A space's count is the sum of its sensors' newest reports. If any sensor configured for the space is silent or
+stale, the space is ``unknown``, never ``empty``: reporting a room free (or, later, releasing its booking) on the
+strength of a sensor that stopped talking is what users of peer products complain about most.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,51 +20,57 @@ class OccupancyState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SensorEvidence:
-    """What the space's sensors said last: the summed count, when the newest of them reported, and who."""
+class SensorReport:
+    """A sensor's newest report: how many people it counted, and when."""
 
     people: int
     observed_at: datetime
-    device_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class LiveOccupancy:
     state: OccupancyState
-    people: int | None
-    observed_at: datetime | None
+    people: int | None  # the sum of the newest counts, even when stale (shown as "last known")
+    observed_at: datetime | None  # the OLDEST of the sensors' newest reports: the evidence is this fresh
     age_s: float | None
     reason: str
 
 
 def assess_live_occupancy(
-    *, evidence: SensorEvidence | None, has_sensor: bool, now: datetime, stale_after: timedelta
+    *, sensors: Sequence[str], reports: Mapping[str, SensorReport], now: datetime, stale_after: timedelta
 ) -> LiveOccupancy:
-    if not has_sensor:
+    """Fuse the newest reports of the space's configured ``sensors`` into one state, saying why."""
+    if not sensors:
         return LiveOccupancy(OccupancyState.UNKNOWN, None, None, None, "no occupancy sensor in this space")
-    if evidence is None:
-        return LiveOccupancy(OccupancyState.UNKNOWN, None, None, None, "no reading received yet")
-    age = now - evidence.observed_at
+    silent = [device_id for device_id in sensors if device_id not in reports]
+    if len(silent) == len(sensors):
+        return LiveOccupancy(OccupancyState.UNKNOWN, None, None, None, f"no reading yet from {', '.join(silent)}")
+    heard = {device_id: reports[device_id] for device_id in sensors if device_id in reports}
+    people = sum(report.people for report in heard.values())
+    oldest = min(report.observed_at for report in heard.values())
+    age = now - oldest
     age_s = round(age.total_seconds(), 1)
-    sensors = ", ".join(evidence.device_ids)
-    if age > stale_after:
+    if silent:
+        return LiveOccupancy(OccupancyState.UNKNOWN, people, oldest, age_s, f"no reading yet from {', '.join(silent)}")
+    stale = sorted(device_id for device_id, report in heard.items() if now - report.observed_at > stale_after)
+    if stale:
+        ages = ", ".join(f"{device_id} {_duration(now - heard[device_id].observed_at)} ago" for device_id in stale)
         return LiveOccupancy(
             OccupancyState.UNKNOWN,
-            evidence.people,
-            evidence.observed_at,
+            people,
+            oldest,
             age_s,
-            f"last reading from {sensors} is {_minutes(age)} old (stale after {_minutes(stale_after)})",
+            f"stale sensor (last reading {ages}; stale after {_duration(stale_after)})",
         )
-    state = OccupancyState.OCCUPIED if evidence.people > 0 else OccupancyState.EMPTY
-    return LiveOccupancy(
-        state,
-        evidence.people,
-        evidence.observed_at,
-        age_s,
-        f"{evidence.people} {'person' if evidence.people == 1 else 'people'} counted by {sensors} {age_s:g} s ago",
-    )
+    state = OccupancyState.OCCUPIED if people > 0 else OccupancyState.EMPTY
+    counted = f"{people} {'person' if people == 1 else 'people'} counted by {', '.join(heard)}"
+    return LiveOccupancy(state, people, oldest, age_s, f"{counted}, newest evidence {age_s:g} s old at most")
 
 
-def _minutes(span: timedelta) -> str:
+def _duration(span: timedelta) -> str:
     seconds = span.total_seconds()
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

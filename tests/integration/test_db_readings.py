@@ -12,12 +12,12 @@ import pytest
 from server.db.errors import DatabaseError
 from server.db.migrate import apply_migrations
 from server.db.readings import (
+    DeviceLatest,
     OccupancyPoint,
-    SpaceOccupancy,
     StoredReading,
     count_readings,
     insert_readings,
-    latest_occupancy,
+    latest_readings,
     occupancy_history,
 )
 
@@ -157,17 +157,19 @@ def test_naive_timestamps_are_refused() -> None:
         reading("occ-1", 1, datetime(2025, 3, 3, 10, 0))
 
 
-def test_latest_occupancy_sums_the_newest_reading_of_each_device(conn: psycopg.Connection[Any]) -> None:
+def test_latest_readings_give_the_newest_reading_of_each_device_in_the_spaces_asked(
+    conn: psycopg.Connection[Any],
+) -> None:
     now = T0 + timedelta(hours=1)
     store(
         conn,
         [
-            # hall: two sensors, each counting half of the room; older readings must not count.
+            # hall: two sensors; older readings must not count.
             reading("occ-1", 1, now - timedelta(minutes=5), people=9),
             reading("occ-1", 2, now - timedelta(minutes=1), people=3),
             reading("occ-2", 7, now - timedelta(minutes=10), people=1),
             reading("occ-2", 8, now - timedelta(minutes=2), people=4),
-            # library: its only sensor went quiet two hours ago.
+            # library: its only sensor went quiet two hours ago (still its newest reading).
             reading("occ-3", 1, now - timedelta(hours=2), people=5, space_id="library"),
             # another site with a space of the same name.
             reading("occ-9", 1, now - timedelta(minutes=1), people=40, site_id="other-site"),
@@ -176,74 +178,25 @@ def test_latest_occupancy_sums_the_newest_reading_of_each_device(conn: psycopg.C
         ],
     )
 
-    latest = latest_occupancy(
-        conn,
-        site_id=SITE,
-        space_ids=["hall", "library", "reading-room"],
-        now=now,
-        stale_after=timedelta(minutes=3),
-    )
+    latest = latest_readings(conn, site_id=SITE, space_ids=["hall", "library", "reading-room"])
 
-    assert latest == {
-        "hall": SpaceOccupancy(
-            site_id=SITE,
-            space_id="hall",
-            people=7,
-            occupied=True,
-            observed_at=now - timedelta(minutes=1),
-            device_ids=("occ-1", "occ-2"),
-            stale=False,
-        ),
-        "library": SpaceOccupancy(
-            site_id=SITE,
-            space_id="library",
-            people=5,
-            occupied=True,
-            observed_at=now - timedelta(hours=2),
-            device_ids=("occ-3",),
-            stale=True,
-        ),
-        "reading-room": SpaceOccupancy(
-            site_id=SITE,
-            space_id="reading-room",
-            people=None,
-            occupied=None,
-            observed_at=None,
-            device_ids=(),
-            stale=True,
-        ),
-    }
+    assert latest == [
+        DeviceLatest("hall", "occ-1", now - timedelta(minutes=1), 3, True),
+        DeviceLatest("hall", "occ-2", now - timedelta(minutes=2), 4, True),
+        DeviceLatest("library", "occ-3", now - timedelta(hours=2), 5, True),
+    ]
 
 
-def test_latest_occupancy_breaks_equal_timestamps_by_seq(conn: psycopg.Connection[Any]) -> None:
+def test_latest_readings_break_equal_timestamps_by_seq(conn: psycopg.Connection[Any]) -> None:
     store(conn, [reading("occ-1", 1, T0, people=2), reading("occ-1", 2, T0, people=5)])
 
-    latest = latest_occupancy(conn, site_id=SITE, space_ids=["hall"], now=T0, stale_after=timedelta(minutes=3))
+    (latest,) = latest_readings(conn, site_id=SITE, space_ids=["hall"])
 
-    assert latest["hall"].people == 5
-
-
-def test_latest_occupancy_is_fresh_exactly_at_the_stale_limit(conn: psycopg.Connection[Any]) -> None:
-    store(conn, [reading("occ-1", 1, T0, people=2)])
-
-    at_limit = latest_occupancy(
-        conn, site_id=SITE, space_ids=["hall"], now=T0 + timedelta(minutes=3), stale_after=timedelta(minutes=3)
-    )
-    past_limit = latest_occupancy(
-        conn,
-        site_id=SITE,
-        space_ids=["hall"],
-        now=T0 + timedelta(minutes=3, seconds=1),
-        stale_after=timedelta(minutes=3),
-    )
-
-    assert not at_limit["hall"].stale
-    assert past_limit["hall"].stale
-    assert past_limit["hall"].people == 2
+    assert latest.people == 5
 
 
-def test_latest_occupancy_of_no_spaces_is_empty(conn: psycopg.Connection[Any]) -> None:
-    assert latest_occupancy(conn, site_id=SITE, space_ids=[], now=T0, stale_after=timedelta(minutes=3)) == {}
+def test_latest_readings_of_no_spaces_are_none(conn: psycopg.Connection[Any]) -> None:
+    assert latest_readings(conn, site_id=SITE, space_ids=[]) == []
 
 
 def test_history_buckets_hold_known_aggregates(conn: psycopg.Connection[Any]) -> None:

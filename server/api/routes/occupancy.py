@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel
 
-from devices.site import Site
+from devices.site import OCCUPANCY_MODELS, Site
 from server.api.deps import ConnectionDep, NowDep, SettingsDep, SiteDep, SpaceDep
-from server.db.readings import SpaceOccupancy, latest_occupancy, occupancy_history
-from server.domain.occupancy import LiveOccupancy, SensorEvidence, assess_live_occupancy
+from server.db.readings import latest_readings, occupancy_history
+from server.domain.occupancy import LiveOccupancy, SensorReport, assess_live_occupancy
+from server.settings import ServerSettings
 
 router = APIRouter(prefix="/api/v1/sites/{site_id}", tags=["occupancy"])
 
@@ -54,51 +55,39 @@ def _public(site: Site, space_id: str, live: LiveOccupancy) -> OccupancyPublic:
     )
 
 
-def _assess(
-    site: Site, space_id: str, latest: SpaceOccupancy | None, *, now: datetime, stale_s: float
-) -> LiveOccupancy:
-    evidence = None
-    if latest is not None and latest.people is not None and latest.observed_at is not None:
-        evidence = SensorEvidence(people=latest.people, observed_at=latest.observed_at, device_ids=latest.device_ids)
-    has_sensor = any(device.space == space_id for device in site.devices)
-    return assess_live_occupancy(
-        evidence=evidence, has_sensor=has_sensor, now=now, stale_after=timedelta(seconds=stale_s)
-    )
+def _assess_spaces(
+    conn: ConnectionDep, site: Site, space_ids: list[str], *, now: datetime, settings: ServerSettings
+) -> dict[str, LiveOccupancy]:
+    """One query for the newest reading of every device in the spaces, then the domain's verdict per space."""
+    latest = latest_readings(conn, site_id=site.id, space_ids=space_ids)
+    stale_after = timedelta(seconds=settings.occupancy_stale_after_s)
+    verdicts = {}
+    for space_id in space_ids:
+        sensors = [device.id for device in site.devices_in(space_id) if device.model in OCCUPANCY_MODELS]
+        reports = {
+            row.device_id: SensorReport(people=row.people, observed_at=row.ts)
+            for row in latest
+            if row.space_id == space_id
+        }
+        verdicts[space_id] = assess_live_occupancy(sensors=sensors, reports=reports, now=now, stale_after=stale_after)
+    return verdicts
 
 
 @router.get("/occupancy")
 def site_occupancy(site: SiteDep, conn: ConnectionDep, now: NowDep, settings: SettingsDep) -> list[OccupancyPublic]:
+    """Live occupancy of every space of the site; ``unknown`` where a sensor is missing, silent or stale."""
     space_ids = [space.id for space in site.spaces]
-    latest = latest_occupancy(
-        conn,
-        site_id=site.id,
-        space_ids=space_ids,
-        now=now,
-        stale_after=timedelta(seconds=settings.occupancy_stale_after_s),
-    )
-    return [
-        _public(
-            site,
-            space_id,
-            _assess(site, space_id, latest.get(space_id), now=now, stale_s=settings.occupancy_stale_after_s),
-        )
-        for space_id in space_ids
-    ]
+    verdicts = _assess_spaces(conn, site, space_ids, now=now, settings=settings)
+    return [_public(site, space_id, verdicts[space_id]) for space_id in space_ids]
 
 
 @router.get("/spaces/{space_id}/occupancy")
 def space_occupancy(
     site: SiteDep, space: SpaceDep, conn: ConnectionDep, now: NowDep, settings: SettingsDep
 ) -> OccupancyPublic:
-    latest = latest_occupancy(
-        conn,
-        site_id=site.id,
-        space_ids=[space.id],
-        now=now,
-        stale_after=timedelta(seconds=settings.occupancy_stale_after_s),
-    )
-    live = _assess(site, space.id, latest.get(space.id), now=now, stale_s=settings.occupancy_stale_after_s)
-    return _public(site, space.id, live)
+    """Live occupancy of one space, with the reason for its state."""
+    verdicts = _assess_spaces(conn, site, [space.id], now=now, settings=settings)
+    return _public(site, space.id, verdicts[space.id])
 
 
 @router.get("/spaces/{space_id}/occupancy/history")
