@@ -122,7 +122,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     belt = _load_belt(args.site_file)
     options = DemoOptions(
-        data_dir=args.data_dir, api_port=args.api_port, speed=args.speed, seed=args.seed, site_file=args.site_file
+        data_dir=args.data_dir,
+        api_port=args.api_port,
+        speed=args.speed,
+        seed=args.seed,
+        start=args.start,
+        site_file=args.site_file,
     )
     return run_demo(options, belt, stop=_stop_on_signals())
 
@@ -146,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--api-port", type=int, default=8000)
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--start", default="08:30", help="local time of day the simulated day starts (HH:MM)")
     demo.set_defaults(handler=cmd_demo)
 
     server = commands.add_parser("server", parents=[site_file], help="run the API and the ingest (SC_* settings)")

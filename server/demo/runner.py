@@ -43,6 +43,7 @@ class DemoOptions:
     api_port: int = 8000
     speed: float = 60.0
     seed: int = 1
+    start: str = "08:30"
     site_file: Path | None = None
 
 
@@ -109,8 +110,8 @@ def _wait_for_http(url: str, *, timeout: float, child: subprocess.Popen[bytes]) 
 def _banner(options: DemoOptions, belt: Belt, broker_url: str, conninfo: str) -> str:
     api = f"http://127.0.0.1:{options.api_port}"
     first_site = belt.sites[0]
-    sensed = next((d.space for d in first_site.devices if d.model == "milesight-vs121"), first_site.spaces[0].id)
-    space = first_site.space(sensed)
+    sensed = {device.space for device in first_site.devices if device.model == "milesight-vs121"}
+    space = next((s for s in first_site.spaces if s.bookable and s.id in sensed), first_site.spaces[0])
     return "\n".join(
         [
             f"Smart Complex demo is running (data in {options.data_dir}; Ctrl-C stops everything)",
@@ -163,6 +164,8 @@ def run_demo(options: DemoOptions, belt: Belt, *, stop: threading.Event) -> int:
                 str(options.speed),
                 "--seed",
                 str(options.seed),
+                "--start",
+                options.start,
                 *site_file,
             ],
             {},
