@@ -1,0 +1,92 @@
+"""The one command line: every subcommand explains itself, and a bad site file stops it before anything starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.cli import build_parser, main
+
+SUBCOMMANDS = [
+    ["demo"],
+    ["server"],
+    ["edge"],
+    ["simulate"],
+    ["simulate", "sensors"],
+    ["db"],
+    ["db", "migrate"],
+    ["site"],
+    ["site", "check"],
+]
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda words: " ".join(words))
+def test_every_subcommand_has_help(words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*words, "--help"])
+    assert exited.value.code == 0
+    assert f"usage: smartcomplex {' '.join(words)}" in capsys.readouterr().out
+
+
+def test_site_check_summarises_the_shipped_belt(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["site", "check"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("complex: ")
+    assert "enterprise-center" in out
+
+
+BAD_SITE = """\
+schema: smartcomplex.site/v1
+name: A belt
+timezone: Asia/Shanghai
+sites:
+  - id: complex
+    name: Complex
+    address: somewhere
+    floors: [{id: 1f, name: First, level: 1}]
+    spaces:
+      - {id: hall, name: Hall, floor: 1f, kind: activity-room, capacity: -3, bookable: true,
+         hours: {mon: "09:00-17:00"}}
+"""
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["demo", "--data-dir", "{tmp}/demo-data"],
+        ["server"],
+        ["edge", "--site", "complex"],
+        ["simulate", "sensors"],
+        ["site", "check"],
+    ],
+    ids=["demo", "server", "edge", "simulate", "site-check"],
+)
+def test_a_bad_site_file_stops_the_program_before_it_starts_anything(words: list[str], tmp_path: Path) -> None:
+    site_file = tmp_path / "belt.yaml"
+    site_file.write_text(BAD_SITE)
+    argv = [word.replace("{tmp}", str(tmp_path)) for word in words]
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", *argv, "--site-file", str(site_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0] == (
+        f"smartcomplex: bad site file: {site_file}:10: sites[complex].spaces[hall].capacity: "
+        "Input should be greater than or equal to 1"
+    )
+    assert not (tmp_path / "demo-data").exists()
+    assert result.stdout == ""
+
+
+def test_the_parser_knows_the_compose_and_readme_commands() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["server", "--host", "0.0.0.0", "--migrate"]).migrate is True
+    assert parser.parse_args(["demo"]).api_port == 8000
