@@ -98,10 +98,10 @@ class MqttLink:
             protocol=paho.MQTTv5,
             manual_ack=manual_ack,
         )
-        self._stopping = False
         paho_log = logging.getLogger(f"{__name__}.paho")
-        # paho's network thread logs an ERROR when it finds the socket gone after our own clean disconnect.
-        paho_log.addFilter(lambda record: not (self._stopping and "not connected" in record.getMessage()))
+        # paho's network thread logs an ERROR on every loop while the socket is gone (an outage, or our own clean
+        # disconnect); this module logs an outage once when it starts and once when it ends instead.
+        paho_log.addFilter(lambda record: not record.getMessage().startswith("Client is not connected"))
         self._client.enable_logger(paho_log)
         # Backoff between reconnect attempts: 1 s doubling to 30 s (a field broker restart takes seconds).
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -151,7 +151,6 @@ class MqttLink:
 
     def stop(self) -> None:
         """Publish the offline status (if connected), disconnect cleanly and stop the network thread."""
-        self._stopping = True
         if self._status is not None and self.connected:
             info = self._client.publish(self._status.topic, self._status.offline, qos=1, retain=True)
             info.wait_for_publish(timeout=2)

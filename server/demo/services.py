@@ -125,6 +125,8 @@ def run_as(
         text=True,
         timeout=timeout,
         check=False,
+        # Its own session: a terminal's Ctrl-C reaches the demo, which stops services after the programs using them.
+        start_new_session=True,
         user=None if account is None else account.uid,
         group=None if account is None else account.gid,
         extra_groups=None if account is None else [],
@@ -143,6 +145,7 @@ def spawn_as(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
             user=None if account is None else account.uid,
             group=None if account is None else account.gid,
             extra_groups=None if account is None else [],

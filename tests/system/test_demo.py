@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,40 +80,64 @@ def get_json(url: str) -> dict[str, object]:
         return body
 
 
+class RunningDemo:
+    """``smartcomplex demo`` started as a newcomer would, its output drained, stopped with SIGINT (Ctrl-C)."""
+
+    def __init__(self, data_dir: Path, api_port: int) -> None:
+        self.api = f"http://127.0.0.1:{api_port}"
+        self.started = time.monotonic()
+        command = [
+            str(Path(sys.executable).with_name("smartcomplex")),
+            "demo",
+            "--data-dir",
+            str(data_dir),
+            "--api-port",
+            str(api_port),
+            "--speed",
+            "120",
+            "--start",
+            START,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.output: list[str] = []
+        self._drain: threading.Thread | None = None
+
+    def wait_for_banner(self) -> int:
+        """The banner's MQTT broker port; then keeps draining the output so the demo never blocks on the pipe."""
+        banner = read_banner(self.process, self.started + 60)
+        stdout = self.process.stdout
+        assert stdout is not None
+        self._drain = threading.Thread(target=lambda: self.output.extend(iter(stdout.readline, "")), daemon=True)
+        self._drain.start()
+        return int(re.sub(r".*:(\d+)$", r"\1", banner["MQTT broker"]))
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        finally:
+            if self._drain is not None:
+                self._drain.join(timeout=10)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+
 def test_demo_serves_occupancy_that_follows_the_simulator_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     belt = load_belt()
     space_id, vendor_topic = sensed_space_open_now(belt)
-    api_port = free_port()
-    command = [
-        str(Path(sys.executable).with_name("smartcomplex")),
-        "demo",
-        "--data-dir",
-        str(tmp_path / "demo"),
-        "--api-port",
-        str(api_port),
-        "--speed",
-        "120",
-        "--start",
-        START,
-    ]
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    output: list[str] = []
+    demo = RunningDemo(tmp_path / "demo", free_port())
     tree: set[int] = set()
-    drain: threading.Thread | None = None
     try:
-        banner = read_banner(process, started + 60)
-        port = int(re.sub(r".*:(\d+)$", r"\1", banner["MQTT broker"]))
-        # Keep draining the demo's output so it never blocks on a full pipe.
-        drain = threading.Thread(target=lambda: output.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
-        drain.start()
-
+        port = demo.wait_for_banner()
         published: dict[datetime, set[int]] = {}
         lock = threading.Lock()
 
@@ -126,9 +151,9 @@ def test_demo_serves_occupancy_that_follows_the_simulator_and_stops_cleanly_on_c
         watcher.start()
         assert watcher.wait_connected(10)
 
-        url = f"http://127.0.0.1:{api_port}/api/v1/sites/complex/spaces/{space_id}/occupancy"
+        url = f"{demo.api}/api/v1/sites/complex/spaces/{space_id}/occupancy"
         matched: set[int] = set()
-        while time.monotonic() < started + 60 and len(matched) < 2:
+        while time.monotonic() < demo.started + 60 and len(matched) < 2:
             body = get_json(url)
             if body["observed_at"] is not None and body["people"] is not None:
                 observed_at = datetime.fromisoformat(str(body["observed_at"]))
@@ -139,22 +164,50 @@ def test_demo_serves_occupancy_that_follows_the_simulator_and_stops_cleanly_on_c
         watcher.stop()
         assert len(matched) >= 2, f"the API did not follow the simulator within 60 s: matched {matched}"
 
-        tree = descendants(process.pid)
+        tree = descendants(demo.process.pid)
         assert tree, "the demo started no processes"
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            code = process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        finally:
-            if drain is not None:
-                drain.join(timeout=10)
-            if process.stdout is not None:
-                process.stdout.close()
-    assert code == 0, "".join(output[-40:])
+        code = demo.interrupt()
+    assert code == 0, "".join(demo.output[-40:])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(is_running(pid) for pid in tree):
         time.sleep(0.2)
     assert not [pid for pid in tree if is_running(pid)], "processes of the demo were left running"
+
+
+def test_a_second_demo_run_reuses_the_data_of_the_first(tmp_path: Path) -> None:
+    first_started = datetime.now(UTC)
+    first = RunningDemo(tmp_path / "demo", free_port())
+    try:
+        first.wait_for_banner()
+        wait_for_stored_readings(first.api, since=first_started, at_least=20)
+    finally:
+        assert first.interrupt() == 0, "".join(first.output[-40:])
+    second_started = datetime.now(UTC)
+
+    second = RunningDemo(tmp_path / "demo", free_port())
+    try:
+        second.wait_for_banner()
+        history = get_history(second.api, first_started - timedelta(minutes=1), second_started)
+    finally:
+        assert second.interrupt() == 0, "".join(second.output[-40:])
+    assert sum(int(str(point["readings"])) for point in history) >= 20
+
+
+def get_history(api: str, start: datetime, end: datetime) -> list[dict[str, object]]:
+    query = urllib.parse.urlencode({"from": start.isoformat(), "to": end.isoformat(), "bucket_s": 60})
+    with urllib.request.urlopen(
+        f"{api}/api/v1/sites/complex/spaces/windows-waiting/occupancy/history?{query}", timeout=5
+    ) as response:
+        points: list[dict[str, object]] = json.loads(response.read())
+        return points
+
+
+def wait_for_stored_readings(api: str, *, since: datetime, at_least: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        points = get_history(api, since - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1))
+        if sum(int(str(point["readings"])) for point in points) >= at_least:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {at_least} readings stored within 60 s")
