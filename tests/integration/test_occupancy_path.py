@@ -188,3 +188,25 @@ def test_vendor_reports_normalise_through_the_edge_agent_into_the_database(
     expected = sorted((observed_at, reading.people, reading.occupied) for _i, _p, observed_at, reading in VALID_CASES)
     assert sorted((ts, people, occupied) for _d, _s, ts, people, occupied, _space in stored) == expected
     assert ingest.stats_snapshot()["stored"] == len(VALID_CASES)
+
+
+def test_a_vendor_report_redelivered_to_a_restarted_agent_is_stored_once(
+    belt: Belt, broker: BrokerAddress, ingest: IngestService, publisher: MqttLink, database: str, tmp_path: Path
+) -> None:
+    site = belt.site(SITE)
+    device = site.device(DEVICE)
+    assert device.vendor_topic is not None
+    payload = VALID_CASES[0][1]
+    for _run in range(2):  # the second agent stands for a restart that receives the same report again
+        sequences = SequenceStore(tmp_path / "seq.sqlite3")
+        agent = EdgeAgent(site=site, site_broker=broker, central_broker=broker, sequences=sequences)
+        agent.start()
+        try:
+            assert agent.wait_connected(10)
+            assert publisher.publish_and_wait(device.vendor_topic, payload)
+            wait_until(lambda agent=agent: agent.forwarded == 1, what="forwarded")
+        finally:
+            agent.stop()
+            sequences.close()
+    wait_until(lambda: ingest.stats_snapshot()["received"] == 2, what="both envelopes received")
+    assert stored_count(database) == 1
