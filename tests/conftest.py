@@ -1,8 +1,9 @@
-"""Shared fixtures: the machine's real PostgreSQL and Mosquitto, each test in its own database.
+"""Shared fixtures: the machine's real PostgreSQL, each test in its own database.
 
-Defaults match the development machine and `.ci/run` (PostgreSQL on 127.0.0.1:5432 with trust auth, Mosquitto on
-127.0.0.1:1883). Override with SC_TEST_PG_DSN (a libpq conninfo for a maintenance database) and
-SC_TEST_MQTT (host:port).
+The default matches the development machine and `.ci/run` (PostgreSQL on 127.0.0.1:5432 with trust auth);
+override it with SC_TEST_PG_DSN (a libpq conninfo for a maintenance database). Tests that need a broker start a
+private Mosquitto (server.demo.PrivateMosquitto): the edge agent and the ingest keep persistent sessions, which must
+not pile up on a shared broker.
 """
 
 from __future__ import annotations
@@ -10,25 +11,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import psycopg
 import pytest
 from psycopg import sql
 
 PG_ADMIN_DSN = os.environ.get("SC_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-
-
-@pytest.fixture(scope="session")
-def mqtt_broker() -> BrokerAddress:
-    host, _, port = os.environ.get("SC_TEST_MQTT", "127.0.0.1:1883").rpartition(":")
-    return BrokerAddress(host=host or "127.0.0.1", port=int(port))
 
 
 @pytest.fixture

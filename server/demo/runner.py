@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.site import Belt
+from server.db.errors import DatabaseError
 from server.db.migrate import apply_migrations
 from server.demo.mosquitto import PrivateMosquitto
 from server.demo.postgres import PrivatePostgres
-from server.demo.services import free_port, port_is_free
+from server.demo.services import ServiceError, free_port, port_is_free
 
 log = logging.getLogger(__name__)
 
@@ -137,51 +138,68 @@ def run_demo(options: DemoOptions, belt: Belt, *, stop: threading.Event) -> int:
     database = PrivatePostgres(data_dir / "postgres", port=free_port())
     children = ChildProcesses(log_dir)
     try:
-        broker.start()
-        database.start()
-        database.ensure_database(DATABASE_NAME)
-        conninfo = database.conninfo(DATABASE_NAME)
-        report = apply_migrations(conninfo)
-        log.info("database ready: %d migration(s) applied, %d already there", len(report.applied), len(report.already))
-        site_file = [] if options.site_file is None else ["--site-file", str(options.site_file.resolve())]
-        server_env = {"SC_DATABASE_URL": conninfo, "SC_MQTT_URL": broker.url}
-        server = children.start("server", ["server", "--port", str(options.api_port), *site_file], server_env)
-        for site in belt.sites:
-            edge_env = {"SC_EDGE_SITE_BROKER_URL": broker.url, "SC_EDGE_CENTRAL_BROKER_URL": broker.url}
-            children.start(
-                f"edge-{site.id}",
-                ["edge", "--site", site.id, "--state-dir", str(data_dir / "edge"), *site_file],
-                edge_env,
-            )
-        children.start(
-            "simulators",
-            [
-                "simulate",
-                "sensors",
-                "--broker",
-                broker.url,
-                "--speed",
-                str(options.speed),
-                "--seed",
-                str(options.seed),
-                "--start",
-                options.start,
-                *site_file,
-            ],
-            {},
-        )
-        if not _wait_for_http(f"http://127.0.0.1:{options.api_port}/api/v1/health", timeout=60, child=server):
-            log.error("the server did not answer; see %s", log_dir / "server.log")
-            return 1
-        print(_banner(options, belt, broker.url, conninfo), flush=True)
-        while not stop.wait(0.5):
-            exited = children.first_exited()
-            if exited is not None:
-                log.error("%s exited with code %d; stopping the demo (see %s)", exited[0], exited[1], log_dir)
-                return 1
-        return 0
+        return _run_everything(options, belt, broker, database, children, stop=stop)
+    except (ServiceError, DatabaseError) as exc:
+        log.error("the demo could not start its services: %s", exc)
+        return 1
     finally:
         children.stop_all()
         database.stop()
         broker.stop()
         log.info("demo stopped; data kept in %s", data_dir)
+
+
+def _run_everything(
+    options: DemoOptions,
+    belt: Belt,
+    broker: PrivateMosquitto,
+    database: PrivatePostgres,
+    children: ChildProcesses,
+    *,
+    stop: threading.Event,
+) -> int:
+    data_dir = options.data_dir.resolve()
+    log_dir = data_dir / "logs"
+    broker.start()
+    database.start()
+    database.ensure_database(DATABASE_NAME)
+    conninfo = database.conninfo(DATABASE_NAME)
+    report = apply_migrations(conninfo)
+    log.info("database ready: %d migration(s) applied, %d already there", len(report.applied), len(report.already))
+    site_file = [] if options.site_file is None else ["--site-file", str(options.site_file.resolve())]
+    server_env = {"SC_DATABASE_URL": conninfo, "SC_MQTT_URL": broker.url}
+    server = children.start("server", ["server", "--port", str(options.api_port), *site_file], server_env)
+    for site in belt.sites:
+        edge_env = {"SC_EDGE_SITE_BROKER_URL": broker.url, "SC_EDGE_CENTRAL_BROKER_URL": broker.url}
+        children.start(
+            f"edge-{site.id}",
+            ["edge", "--site", site.id, "--state-dir", str(data_dir / "edge"), *site_file],
+            edge_env,
+        )
+    children.start(
+        "simulators",
+        [
+            "simulate",
+            "sensors",
+            "--broker",
+            broker.url,
+            "--speed",
+            str(options.speed),
+            "--seed",
+            str(options.seed),
+            "--start",
+            options.start,
+            *site_file,
+        ],
+        {},
+    )
+    if not _wait_for_http(f"http://127.0.0.1:{options.api_port}/api/v1/health", timeout=60, child=server):
+        log.error("the server did not answer; see %s", log_dir / "server.log")
+        return 1
+    print(_banner(options, belt, broker.url, conninfo), flush=True)
+    while not stop.wait(0.5):
+        exited = children.first_exited()
+        if exited is not None:
+            log.error("%s exited with code %d; stopping the demo (see %s)", exited[0], exited[1], log_dir)
+            return 1
+    return 0
