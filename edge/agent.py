@@ -2,9 +2,8 @@
 
 A vendor message is acknowledged to the site broker only once the centre's broker has acknowledged the envelope
 made from it (in order, by a small acknowledging thread), so an agent that dies in between gets the message again;
-its sequence number is then reused
-(:class:`edge.sequence.SequenceStore`) and the server stores it once. A bad payload is logged, counted by reason and
-acknowledged: it would be just as bad the next time.
+its sequence number is then reused (:class:`edge.sequence.SequenceStore`) and the server stores it once. A bad
+payload is logged, counted by reason and acknowledged: it would be just as bad the next time.
 """
 
 from __future__ import annotations
@@ -18,9 +17,10 @@ from devices.broker import BrokerAddress
 from devices.envelope import encode_envelope
 from devices.errors import PayloadRejected
 from devices.mqtt_link import InboundMessage, MqttLink, PublishReceipt, RetainedStatus
+from devices.readings import occupancy_envelope
 from devices.site import Device, Site
 from devices.topics import Channel, agent_status_topic, device_topic
-from edge.normalise import is_occupancy_model, normalise_occupancy
+from edge.normalise import is_occupancy_model, parse_occupancy
 from edge.sequence import SequenceStore
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,16 @@ ACK_POLL_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
-class _Forwarded:
-    receipt: PublishReceipt
+class _Received:
+    """A vendor message awaiting its acknowledgement; ``receipt`` is None when nothing was forwarded (rejected)."""
+
+    receipt: PublishReceipt | None
     source_mid: int
     source_qos: int
+
+    @property
+    def done(self) -> bool:
+        return self.receipt is None or self.receipt.acknowledged
 
 
 class EdgeAgent:
@@ -58,9 +64,10 @@ class EdgeAgent:
         self.forwarded = 0
         self.rejected: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._forwarded: deque[_Forwarded] = deque()
+        # MQTT wants PUBACKs in the order the PUBLISHes came (3.1.1 section 4.6), so every message queues here.
+        self._unacknowledged: deque[_Received] = deque()
         self._stopping = threading.Event()
-        self._acker = threading.Thread(target=self._acknowledge_forwarded, name=f"edge-{site.id}-acker", daemon=True)
+        self._acker = threading.Thread(target=self._acknowledge_in_order, name=f"edge-{site.id}-acker", daemon=True)
         status = agent_status_topic(site.id, root=topic_root)
         self._central = MqttLink(
             central_broker,
@@ -101,31 +108,34 @@ class EdgeAgent:
             self._reject(message, "unknown_topic", f"no device publishes on {message.topic}")
             return
         try:
-            seq = self._sequences.seq_for(device.id, message.payload)
-            envelope = normalise_occupancy(model=device.model, device_id=device.id, seq=seq, payload=message.payload)
+            observed_at, reading = parse_occupancy(model=device.model, payload=message.payload)
         except PayloadRejected as exc:
             self._reject(message, exc.reason, f"{device.id}: {exc.detail}")
             return
+        # Numbered only once accepted, so a device's sequence has no gaps the server could mistake for losses.
+        seq = self._sequences.seq_for(device.id, message.payload)
+        envelope = occupancy_envelope(device.id, seq, observed_at, reading)
         topic = device_topic(self.site.id, device.id, Channel.EVENT, "occupancy", root=self._root)
         receipt = self._central.publish(topic, encode_envelope(envelope), qos=1)
         with self._lock:
             self.forwarded += 1
-            self._forwarded.append(_Forwarded(receipt, message.mid, message.qos))
+            self._unacknowledged.append(_Received(receipt, message.mid, message.qos))
 
-    def _acknowledge_forwarded(self) -> None:
-        """Acknowledge vendor messages to the site broker, oldest first, once the centre has their envelopes."""
+    def _acknowledge_in_order(self) -> None:
+        """Acknowledge vendor messages to the site broker in arrival order, each once the centre has its envelope."""
         while not self._stopping.is_set():
             with self._lock:
                 ready = []
-                while self._forwarded and self._forwarded[0].receipt.acknowledged:
-                    ready.append(self._forwarded.popleft())
-            for forwarded in ready:
-                self._site.ack(forwarded.source_mid, forwarded.source_qos)
+                while self._unacknowledged and self._unacknowledged[0].done:
+                    ready.append(self._unacknowledged.popleft())
+            for received in ready:
+                self._site.ack(received.source_mid, received.source_qos)
             if not ready:
                 self._stopping.wait(ACK_POLL_S)
 
     def _reject(self, message: InboundMessage, reason: str, detail: str) -> None:
+        """Log and count a bad message; it is acknowledged in turn, since it would be just as bad next time."""
         with self._lock:
             self.rejected[str(reason)] += 1
+            self._unacknowledged.append(_Received(None, message.mid, message.qos))
         log.warning("rejected message on %s (%s): %s", message.topic, reason, detail)
-        self._site.ack(message.mid, message.qos)
