@@ -17,10 +17,10 @@ from devices.readings import occupancy_from_envelope
 from devices.site import Belt
 from devices.topics import parse_device_topic
 from server.db.readings import StoredReading
-from server.db.rejects import IngestReject
+from server.db.rejects import PAYLOAD_HEAD_LIMIT, IngestReject
 
-# Bytes of a rejected payload kept for whoever investigates it.
-REJECT_PAYLOAD_HEAD = 1024
+# The reject reason of a message our own code failed on (not one of the wire contract's reasons).
+INTERNAL_ERROR = "internal_error"
 
 
 def classify_message(
@@ -38,14 +38,7 @@ def classify_message(
         ensure_device_matches(envelope, topic.device_id)
         reading = occupancy_from_envelope(envelope)
     except PayloadRejected as exc:
-        return IngestReject(
-            received_at=now,
-            topic=message.topic[:512],
-            reason=str(exc.reason),
-            detail=exc.detail,
-            payload_head=message.payload[:REJECT_PAYLOAD_HEAD],
-            payload_size=len(message.payload),
-        )
+        return _reject(message, now=now, reason=str(exc.reason), detail=exc.detail)
     return StoredReading(
         device_id=topic.device_id,
         seq=envelope.seq,
@@ -56,4 +49,20 @@ def classify_message(
         people=reading.people,
         occupied=reading.occupied,
         regions_json=json.dumps([asdict(region) for region in reading.regions], separators=(",", ":")),
+    )
+
+
+def unclassifiable(message: InboundMessage, *, now: datetime, error: Exception) -> IngestReject:
+    """The reject kept for a message whose classification failed unexpectedly (a bug, logged by the caller)."""
+    return _reject(message, now=now, reason=INTERNAL_ERROR, detail=f"{type(error).__name__}: {error}"[:200])
+
+
+def _reject(message: InboundMessage, *, now: datetime, reason: str, detail: str) -> IngestReject:
+    return IngestReject(
+        received_at=now,
+        topic=message.topic[:512],
+        reason=reason,
+        detail=detail,
+        payload_head=message.payload[:PAYLOAD_HEAD_LIMIT],
+        payload_size=len(message.payload),
     )

@@ -26,7 +26,7 @@ from devices.topics import event_subscription
 from server.db.errors import DatabaseError
 from server.db.readings import StoredReading, insert_readings
 from server.db.rejects import IngestReject, insert_rejects
-from server.ingest.classify import classify_message
+from server.ingest.classify import classify_message, unclassifiable
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,13 @@ class IngestService:
         readings: list[StoredReading] = []
         rejects: list[IngestReject] = []
         for message in batch:
-            outcome = classify_message(message, belt=self._belt, root=self._root, now=now, max_future=self._max_future)
+            try:
+                outcome = classify_message(
+                    message, belt=self._belt, root=self._root, now=now, max_future=self._max_future
+                )
+            except Exception as exc:  # a bug must cost one message, not stop the ingest
+                log.exception("classifying a message on %s failed", message.topic)
+                outcome = unclassifiable(message, now=now, error=exc)
             if isinstance(outcome, IngestReject):
                 rejects.append(outcome)
             else:
