@@ -21,8 +21,8 @@ from types import TracebackType
 from typing import Literal
 
 import psycopg
-from psycopg import sql
 
+from server.db.migrate import ensure_database
 from server.demo.services import (
     LOOPBACK,
     ServiceAccount,
@@ -154,11 +154,7 @@ class PrivatePostgres:
 
     def ensure_database(self, name: str) -> None:
         """Create database `name` unless it exists."""
-        with psycopg.connect(self.conninfo(), autocommit=True) as admin:
-            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-            if exists is None:
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # created meanwhile by another
-                    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        ensure_database(self.conninfo(), name)
 
     def __enter__(self) -> PrivatePostgres:
         self.start()
