@@ -64,7 +64,7 @@ def assess_live_occupancy(
         )
     state = OccupancyState.OCCUPIED if people > 0 else OccupancyState.EMPTY
     counted = f"{people} {'person' if people == 1 else 'people'} counted by {', '.join(heard)}"
-    return LiveOccupancy(state, people, oldest, age_s, f"{counted}, newest evidence {age_s:g} s old at most")
+    return LiveOccupancy(state, people, oldest, age_s, f"{counted}; evidence at most {age_s:g} s old")
 
 
 def _duration(span: timedelta) -> str:
