@@ -7,7 +7,6 @@ an envelope that names another device is refused.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from devices.envelope import decode_envelope, ensure_device_matches
@@ -48,7 +47,10 @@ def classify_message(
         space_id=device.space,
         people=reading.people,
         occupied=reading.occupied,
-        regions_json=json.dumps([asdict(region) for region in reading.regions], separators=(",", ":")),
+        regions_json=json.dumps(
+            [{"name": r.name, "count": r.count, "occupied": r.occupied} for r in reading.regions],
+            separators=(",", ":"),
+        ),
     )
 
 
