@@ -102,7 +102,7 @@ class PrivateMosquitto:
             cwd=self.data_dir,
             log_path=self.log_path,
         )
-        self._wait_until_listening(binary, timeout)
+        self._wait_until_listening(binary, self._process, timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (the broker saves its persistence file), then SIGKILL if it is still there after `timeout` s."""
@@ -151,9 +151,7 @@ class PrivateMosquitto:
                 f"{binary}: a broker from an earlier run (pid {old_pid}) still uses {self.data_dir}; stop it first"
             )
 
-    def _wait_until_listening(self, binary: Path, timeout: float) -> None:
-        process = self._process
-        assert process is not None
+    def _wait_until_listening(self, binary: Path, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
