@@ -16,7 +16,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from devices.site import Belt, SiteFileError, load_belt
+from server.db.errors import DatabaseError
 
 log = logging.getLogger("smartcomplex")
 
@@ -78,11 +81,12 @@ def cmd_server(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = ServerSettings(**overrides)
+    belt = _load_belt(settings.site_file)
     if args.migrate:
         from server.db.migrate import apply_migrations
 
         apply_migrations(settings.database_url)
-    app = create_app(settings, belt=_load_belt(settings.site_file))
+    app = create_app(settings, belt=belt)
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info", access_log=False)
     return 0
 
@@ -192,7 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except ValidationError as exc:  # settings from the environment or the command line
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        print(f"smartcomplex: bad settings: {problems}", file=sys.stderr)
+        return 2
+    except DatabaseError as exc:
+        print(f"smartcomplex: database: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -90,3 +90,18 @@ def test_the_parser_knows_the_compose_and_readme_commands() -> None:
     parser = build_parser()
     assert parser.parse_args(["server", "--host", "0.0.0.0", "--migrate"]).migrate is True
     assert parser.parse_args(["demo"]).api_port == 8000
+
+
+def test_missing_settings_are_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SC_EDGE_SITE_ID", raising=False)
+    assert main(["edge"]) == 2
+    assert capsys.readouterr().err == "smartcomplex: bad settings: site_id: Field required\n"
+
+
+def test_an_unreachable_database_is_reported_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "migrate", "--database-url", "host=127.0.0.1 port=1 connect_timeout=1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("smartcomplex: database: ")
+    assert err.count("\n") == 1
