@@ -45,7 +45,12 @@ def target_people(space: Space, at: datetime, tz: ZoneInfo) -> float:
 
 
 def next_count(current: int, target: float, capacity: int, rng: random.Random) -> int:
-    """One step of a random walk pulled towards ``target``: people arrive and leave a few at a time."""
+    """One step of a random walk pulled towards ``target``: people arrive and leave a few at a time.
+
+    At closing time (target 0) people only leave, so a closed space empties instead of hovering around one person.
+    """
+    if target <= 0:
+        return max(0, current - max(1, round(current * 0.3)))
     pull = (target - current) * 0.3
     step = round(pull + rng.gauss(0, 0.8))
     return max(0, min(capacity, current + step))
