@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel
 from devices.site import OCCUPANCY_MODELS, Site
 from server.api.deps import ConnectionDep, NowDep, SettingsDep, SiteDep, SpaceDep
 from server.db.readings import latest_readings, occupancy_history
-from server.domain.occupancy import LiveOccupancy, SensorReport, assess_live_occupancy
+from server.domain.occupancy import LiveOccupancy, OccupancyState, SensorReport, assess_live_occupancy
 from server.settings import ServerSettings
 
 router = APIRouter(prefix="/api/v1/sites/{site_id}", tags=["occupancy"])
@@ -25,7 +25,7 @@ class OccupancyPublic(BaseModel):
     site_id: str
     space_id: str
     space_name: str
-    state: str
+    state: OccupancyState  # occupied | empty | unknown (a silent or stale sensor is never "empty")
     people: int | None
     capacity: int
     observed_at: datetime | None
@@ -46,7 +46,7 @@ def _public(site: Site, space_id: str, live: LiveOccupancy) -> OccupancyPublic:
         site_id=site.id,
         space_id=space.id,
         space_name=space.name,
-        state=live.state.value,
+        state=live.state,
         people=live.people,
         capacity=space.capacity,
         observed_at=live.observed_at,
