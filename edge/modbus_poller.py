@@ -121,6 +121,9 @@ class DevicePoller:
             values, quality, detail = {}, "unreachable", str(exc)
         except (DeviceFault, CodecError) as exc:
             values, quality, detail = {}, "fault", str(exc)
+        except Exception as exc:  # a bug or an untranslated library error must not end every device's task
+            log.exception("%s: unexpected error while polling", self.device_id)
+            values, quality, detail = {}, "fault", f"unexpected {type(exc).__name__}: {exc}"
         if quality == "good" and self._frozen(values):
             quality = "stale"
             detail = f"{', '.join(self._must_change)} unchanged for {self._health.unchanged_polls} polls"

@@ -139,3 +139,18 @@ def test_a_callback_that_raises_is_counted_and_polling_goes_on() -> None:
 
     asyncio.run(scenario())
     assert device.callback_failures == 1
+
+
+class BrokenReader(ScriptedReader):
+    """A reader with a bug: raises something that is not one of the poller's own errors."""
+
+    async def read(self, table: Table, block: ReadBlock, unit: int) -> tuple[int, ...]:
+        raise RuntimeError("library bug")
+
+
+def test_an_unexpected_reader_error_becomes_a_fault_snapshot_not_a_dead_task() -> None:
+    device = poller(BrokenReader())
+    snapshot = asyncio.run(device.poll_once())
+    assert (snapshot.quality, snapshot.values) == ("fault", {})
+    assert snapshot.detail == "unexpected RuntimeError: library bug"
+    assert device.failed_polls == 1
