@@ -1,6 +1,7 @@
-"""The ingest benchmark still runs end to end and prints its figures (a tiny count: this checks output, not speed).
+"""The benchmarks still run end to end and print their figures (tiny counts: this checks output, not speed).
 
-It starts its own private Mosquitto and PostgreSQL, so it needs neither fixture, and leaves nothing behind.
+The ingest one starts its own private Mosquitto and PostgreSQL, so it needs neither fixture, and leaves nothing
+behind; the poll isolation one serves its own simulated Modbus devices on loopback ports the kernel picks.
 """
 
 from __future__ import annotations
@@ -57,4 +58,52 @@ def test_benchmark_refuses_more_devices_than_the_shipped_belt_has_without_starti
 
     assert result.returncode == 2
     assert "--devices must be in 1.." in result.stderr
+    assert result.stdout == ""
+
+
+POLL_BENCH = ROOT / "bench" / "poll_isolation.py"
+
+
+def run_poll_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(POLL_BENCH), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+
+
+def test_poll_isolation_benchmark_keeps_healthy_devices_good_and_prints_each_phase_with_its_ratio() -> None:
+    result = run_poll_bench("--devices", "2", "--seconds", "1")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "poll isolation: 2 people counters on loopback Modbus TCP, interval 200 ms" in out
+    assert re.search(r"^phase\s+healthy\s+snapshots\s+median_ms\s+p95_ms\s+max_ms\s+ratio\s+dead$", out, re.M), out
+    rows = {
+        match["name"]: match
+        for match in re.finditer(
+            r"^(?P<name>baseline|offline|late)\s+(?P<healthy>\d+)\s+(?P<snapshots>\d+)\s+(?P<median>\d+\.\d)"
+            r"\s+\d+\.\d\s+\d+\.\d\s+(?P<ratio>\d+\.\d\d)\s+(?P<dead>.+)$",
+            out,
+            re.MULTILINE,
+        )
+    }
+    assert set(rows) == {"baseline", "offline", "late"}, out
+    assert [int(rows[name]["healthy"]) for name in ("baseline", "offline", "late")] == [2, 1, 1]
+    assert all(int(row["snapshots"]) > 0 and float(row["median"]) > 0 for row in rows.values()), out
+    assert rows["baseline"]["ratio"] == "1.00"
+    assert re.fullmatch(r"good=\d+", rows["baseline"]["dead"]), out
+    assert "unreachable=" in rows["offline"]["dead"]
+    assert "unreachable=" in rows["late"]["dead"]
+    assert re.search(r"^machine: \d+ CPUs, .*Python 3\.\d+\.\d+, pymodbus \S+; load average", out, re.MULTILINE), out
+
+
+def test_poll_isolation_benchmark_refuses_a_single_device_without_starting_anything() -> None:
+    result = run_poll_bench("--devices", "1")
+
+    assert result.returncode == 2
+    assert "--devices must be at least 2" in result.stderr
     assert result.stdout == ""
