@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from devices.catalogue import MODBUS_MODELS
 from devices.site import Belt, SiteFileError, load_belt
 from server.db.errors import DatabaseError
 
@@ -121,6 +122,13 @@ def cmd_simulate_sensors(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_simulate_device(args: argparse.Namespace) -> int:
+    from simulators.modbus_models import serve_model
+
+    serve_model(args.model, seed=args.seed, host=args.host, port=args.port, stop=_stop_on_signals())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from server.demo.runner import DemoOptions, run_demo
 
@@ -179,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     sensors.add_argument("--start", default="08:30", help="local time of day the simulated day starts (HH:MM)")
     sensors.add_argument("--duration", type=float, default=None, help="simulated minutes to run; default: forever")
     sensors.set_defaults(handler=cmd_simulate_sensors)
+    device = simulated.add_parser("device", help="one simulated Modbus TCP device of the catalogue")
+    device.add_argument("model", choices=sorted(MODBUS_MODELS))
+    device.add_argument("--host", default="127.0.0.1")
+    device.add_argument("--port", type=int, default=5020)
+    device.add_argument("--seed", type=int, default=0)
+    device.set_defaults(handler=cmd_simulate_device)
 
     db = commands.add_parser("db", help="database administration")
     db_commands = db.add_subparsers(dest="what", required=True, metavar="WHAT")

@@ -12,10 +12,9 @@ Run one alone: ``python -m simulators.modbus_models ditel-led-board --port 5020 
 
 from __future__ import annotations
 
-import argparse
 import random
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType, TracebackType
 from typing import Self
 
@@ -164,24 +163,10 @@ def build_model_simulator(model: str, *, seed: int, host: str = "127.0.0.1", por
     raise KeyError(f"no simulator for Modbus model {model!r}")
 
 
-def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> None:
-    """Serve one model until interrupted (or ``stop`` is set); the people counter makes a crossing a second."""
-    parser = argparse.ArgumentParser(description="Serve one simulated Modbus TCP device.")
-    parser.add_argument("model", choices=(PEOPLE_COUNTER_MODEL, DOOR_CONTROLLER.model, LED_BOARD.model))
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5020)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    stop = stop or threading.Event()
-    with build_model_simulator(args.model, seed=args.seed, host=args.host, port=args.port) as simulator:
-        print(f"{args.model} serving Modbus TCP on {args.host}:{simulator.port}", flush=True)
-        try:
-            while not stop.wait(1.0):
-                if isinstance(simulator, PeopleCounterSimulator):
-                    simulator.advance(1)
-        except KeyboardInterrupt:
-            pass
-
-
-if __name__ == "__main__":
-    main()
+def serve_model(model: str, *, seed: int, host: str, port: int, stop: threading.Event) -> None:
+    """Serve one model until ``stop`` is set (``smartcomplex simulate device``); a counter sees a crossing a second."""
+    with build_model_simulator(model, seed=seed, host=host, port=port) as simulator:
+        print(f"{model} serving Modbus TCP on {host}:{simulator.port}", flush=True)
+        while not stop.wait(1.0):
+            if isinstance(simulator, PeopleCounterSimulator):
+                simulator.advance(1)

@@ -25,7 +25,7 @@ from simulators.modbus_models import (
     LedBoardSimulator,
     ModbusModelSimulator,
     PeopleCounterSimulator,
-    main,
+    serve_model,
 )
 
 TIMEOUT_S = 0.3  # the master's reply timeout; LATE replies come well after it
@@ -246,11 +246,13 @@ def test_frozen_door_controller_hides_new_badge_reads() -> None:
         assert ok(client.read_input_registers(0, count=3)).registers == [0, 1002, 2]
 
 
-def test_a_model_runs_alone_from_its_command_line_entry_point() -> None:
+def test_a_model_runs_alone_until_told_to_stop() -> None:
     port = free_tcp_port()
     stop = threading.Event()
     runner = threading.Thread(
-        target=main, args=(["modbus-people-counter", "--port", str(port), "--seed", "5"],), kwargs={"stop": stop}
+        target=serve_model,
+        args=("modbus-people-counter",),
+        kwargs={"seed": 5, "host": "127.0.0.1", "port": port, "stop": stop},
     )
     runner.start()
     try:

@@ -16,6 +16,7 @@ SUBCOMMANDS = [
     ["edge"],
     ["simulate"],
     ["simulate", "sensors"],
+    ["simulate", "device"],
     ["db"],
     ["db", "migrate"],
     ["site"],
