@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from devices.topics import Channel, device_topic
 from server.db.migrate import apply_migrations
 from server.demo import PrivateMosquitto, PrivatePostgres
 from server.ingest.service import IngestService
+from tests.waiting import wait_until
 
 DEVICE = "complex-waiting-occupancy"
 BATCH = 200
@@ -45,15 +46,6 @@ def stored_seqs(conninfo: str) -> list[int]:
         return [row[0] for row in conn.execute("SELECT seq FROM occupancy_reading ORDER BY seq")]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_readings_sent_while_the_database_is_down_are_stored_once_it_is_back(
     services: tuple[BrokerAddress, PrivatePostgres],
 ) -> None:
@@ -68,15 +60,15 @@ def test_readings_sent_while_the_database_is_down_are_stored_once_it_is_back(
         assert ingest.wait_connected(10)
         assert publisher.wait_connected(10)
         publish_readings(publisher, range(BATCH))
-        wait_for(lambda: len(stored_seqs(conninfo)) == BATCH, 30, "the first readings")
+        wait_until(lambda: len(stored_seqs(conninfo)) == BATCH, timeout=30, what="the first readings")
 
         database.crash()  # pg_ctl stop -m immediate: no shutdown checkpoint, connections cut
         publish_readings(publisher, range(BATCH, 2 * BATCH))
-        wait_for(lambda: not ingest.stats_snapshot()["database_ok"], 30, "the ingest to notice the outage")
+        wait_until(lambda: not ingest.stats_snapshot()["database_ok"], timeout=30, what="outage noticed")
         time.sleep(1)  # let it retry against the dead database at least once
         database.start()
 
-        wait_for(lambda: len(stored_seqs(conninfo)) == 2 * BATCH, 60, "every reading after the restart")
+        wait_until(lambda: len(stored_seqs(conninfo)) == 2 * BATCH, timeout=60, what="every reading after the restart")
         assert stored_seqs(conninfo) == list(range(2 * BATCH))
         assert ingest.stats_snapshot()["database_ok"] is True
     finally:

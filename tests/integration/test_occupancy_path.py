@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,18 +28,10 @@ from server.db.readings import count_readings
 from server.demo import PrivateMosquitto
 from server.ingest.service import IngestService
 from tests.contract.vs121_cases import MALFORMED_CASES, VALID_CASES
+from tests.waiting import wait_until
 
 SITE = "complex"
 DEVICE = "complex-sharing-space-occupancy"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
