@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel
 
@@ -56,21 +57,22 @@ def _public(site: Site, space_id: str, live: LiveOccupancy) -> OccupancyPublic:
 
 
 def _assess_spaces(
-    conn: ConnectionDep, site: Site, space_ids: list[str], *, now: datetime, settings: ServerSettings
+    conn: psycopg.Connection[Any], site: Site, space_ids: list[str], *, now: datetime, settings: ServerSettings
 ) -> dict[str, LiveOccupancy]:
     """One query for the newest reading of every device in the spaces, then the domain's verdict per space."""
-    latest = latest_readings(conn, site_id=site.id, space_ids=space_ids)
+    reports: dict[str, dict[str, SensorReport]] = {space_id: {} for space_id in space_ids}
+    for row in latest_readings(conn, site_id=site.id, space_ids=space_ids):
+        reports[row.space_id][row.device_id] = SensorReport(people=row.people, observed_at=row.ts)
     stale_after = timedelta(seconds=settings.occupancy_stale_after_s)
-    verdicts = {}
-    for space_id in space_ids:
-        sensors = [device.id for device in site.devices_in(space_id) if device.model in OCCUPANCY_MODELS]
-        reports = {
-            row.device_id: SensorReport(people=row.people, observed_at=row.ts)
-            for row in latest
-            if row.space_id == space_id
-        }
-        verdicts[space_id] = assess_live_occupancy(sensors=sensors, reports=reports, now=now, stale_after=stale_after)
-    return verdicts
+    return {
+        space_id: assess_live_occupancy(
+            sensors=[device.id for device in site.devices_in(space_id) if device.model in OCCUPANCY_MODELS],
+            reports=reports[space_id],
+            now=now,
+            stale_after=stale_after,
+        )
+        for space_id in space_ids
+    }
 
 
 @router.get("/occupancy")
