@@ -93,18 +93,43 @@ SpaceKind = Literal[
     "service-hall",
     "waiting-area",
 ]
-DeviceModel = Literal["milesight-vs121", "modbus-people-counter"]
+DeviceModel = Literal[
+    "milesight-vs121",
+    "modbus-people-counter",
+    "modbus-door-controller",
+    "ditel-led-board",
+    "mqtt-ticket-dispenser",
+    "mqtt-window-terminal",
+    "mqtt-display-board",
+]
 Transport = Literal["mqtt", "modbus"]
 
 # The one transport each device model speaks. Add a model here together with its adapter in devices/vendors/.
 TRANSPORT_OF_MODEL: Mapping[str, Transport] = {
     "milesight-vs121": "mqtt",
     "modbus-people-counter": "modbus",
+    "modbus-door-controller": "modbus",
+    "ditel-led-board": "modbus",
+    "mqtt-ticket-dispenser": "mqtt",
+    "mqtt-window-terminal": "mqtt",
+    "mqtt-display-board": "mqtt",
 }
 
 # Models whose readings count people in their space (the server sums them into the space's live occupancy).
 OCCUPANCY_MODELS: frozenset[str] = frozenset({"milesight-vs121", "modbus-people-counter"})
 
+
+# Fields only some models take: (model -> fields it needs). Every other model must leave them out.
+#   word_order: a counter module's 32-bit word order, a setting of the real module ("big": high word first).
+#   services:   a ticket dispenser's buttons, in order: button 1 issues tickets for services[0], and so on.
+#   window:     the service window a call terminal sits at.
+_MODEL_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "modbus-people-counter": ("word_order",),
+    "mqtt-ticket-dispenser": ("services",),
+    "mqtt-window-terminal": ("window",),
+}
+_OPTIONAL_MODEL_FIELDS: Mapping[str, tuple[str, ...]] = {"modbus-people-counter": ("word_order",)}
+_MODEL_SPECIFIC = ("word_order", "services", "window")
 
 # (fields a device of the transport needs, fields it must leave out)
 _FIELDS_OF_TRANSPORT: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -171,6 +196,9 @@ class Device(_Frozen):
     host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,253}$")] | None = None
     port: int | None = Field(default=None, ge=1, le=65_535)
     unit: int | None = Field(default=None, ge=0, le=255)  # Modbus TCP unit identifier: one byte
+    word_order: Literal["big", "little"] | None = None  # people counters only; None means "big"
+    services: tuple[Identifier, ...] | None = Field(default=None, min_length=1, max_length=16)  # dispensers only
+    window: Identifier | None = None  # window terminals only: a ServiceWindow.id of the same site
 
     @model_validator(mode="after")
     def _fits_transport(self) -> Self:
@@ -184,6 +212,14 @@ class Device(_Frozen):
         for key in unwanted:
             if getattr(self, key) is not None:
                 raise error_at(f"{self.transport} devices take no {key}", key)
+        taken = _MODEL_FIELDS.get(self.model, ())
+        optional = _OPTIONAL_MODEL_FIELDS.get(self.model, ())
+        for key in _MODEL_SPECIFIC:
+            value = getattr(self, key)
+            if key not in taken and value is not None:
+                raise error_at(f"model {self.model} takes no {key}", key)
+            if key in taken and key not in optional and value is None:
+                raise error_at(f"model {self.model} needs {key}", key)
         return self
 
 

@@ -61,8 +61,23 @@ def check_site(site: Site) -> None:
                 index,
                 "id",
             )
+    window_ids = [w.id for w in site.windows]
     for index, device in enumerate(site.devices):
         _require_known("space", device.space, space_ids, "devices", index, "space")
+        for position, service_id in enumerate(device.services or ()):
+            _require_known("service", service_id, service_ids, "devices", index, "services", position)
+        if device.services is not None:
+            _require_unique("service", device.services, "devices", index, "services", field=None)
+        if device.window is not None:
+            _require_known("window", device.window, window_ids, "devices", index, "window")
+            window_space = site.window(device.window).space
+            if device.space != window_space:
+                raise error_at(
+                    f"the terminal of window {device.window!r} must be in the window's space {window_space!r}",
+                    "devices",
+                    index,
+                    "space",
+                )
 
 
 def check_belt(belt: Belt) -> None:

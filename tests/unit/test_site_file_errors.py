@@ -359,7 +359,8 @@ BAD_FILES = [
         variant("model: milesight-vs121\n        space: hall", "model: milesight-vs999\n        space: hall"),
         39,
         "sites[hub].devices[hall-occupancy].model",
-        "Input should be 'milesight-vs121' or 'modbus-people-counter'",
+        "Input should be 'milesight-vs121', 'modbus-people-counter', 'modbus-door-controller', 'ditel-led-board',"
+        " 'mqtt-ticket-dispenser', 'mqtt-window-terminal' or 'mqtt-display-board'",
     ),
     (
         "yaml-syntax-error",
