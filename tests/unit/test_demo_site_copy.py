@@ -1,0 +1,43 @@
+"""The demo's site copy: the same belt with every Modbus device on loopback, ports kept across runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devices.site import SiteFileError, load_belt
+from server.demo.site_copy import write_simulated_site_file
+
+
+def test_copy_is_the_shipped_belt_with_modbus_devices_on_free_loopback_ports(tmp_path: Path) -> None:
+    shipped = load_belt()
+    copy = write_simulated_site_file(None, tmp_path / "site.yaml")
+    assert copy.model_dump(exclude={"sites"}) == shipped.model_dump(exclude={"sites"})
+    modbus_ports = []
+    for original, moved in zip(shipped.sites, copy.sites, strict=True):
+        assert moved.spaces == original.spaces
+        assert moved.windows == original.windows
+        for before, after in zip(original.devices, moved.devices, strict=True):
+            if before.transport == "modbus":
+                assert (after.host, after.unit) == ("127.0.0.1", 1)
+                assert after.port != before.port
+                modbus_ports.append(after.port)
+                assert after.model_copy(update={"host": before.host, "port": before.port}) == before
+            else:
+                assert after == before
+    assert len(modbus_ports) == len(set(modbus_ports)) >= 5
+
+
+def test_a_second_run_keeps_the_ports_of_the_first(tmp_path: Path) -> None:
+    first = write_simulated_site_file(None, tmp_path / "site.yaml")
+    second = write_simulated_site_file(None, tmp_path / "site.yaml")
+    assert second == first
+
+
+def test_a_bad_source_file_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    source = tmp_path / "bad.yaml"
+    source.write_text("schema: smartcomplex.site/v1\nname: x\n", encoding="utf-8")
+    with pytest.raises(SiteFileError):
+        write_simulated_site_file(source, tmp_path / "site.yaml")
+    assert not (tmp_path / "site.yaml").exists()
