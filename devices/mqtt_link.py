@@ -38,6 +38,9 @@ class InboundMessage:
     qos: int
     retain: bool
     mid: int
+    # MQTT's DUP flag: the broker delivered this message before (the receiver's session resumed before it was
+    # acknowledged), so the receiver may already have acted on it. False for a first delivery.
+    dup: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,12 @@ class MqttLink:
 
             def deliver(_client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
                 inbound = InboundMessage(
-                    topic=msg.topic, payload=bytes(msg.payload), qos=msg.qos, retain=bool(msg.retain), mid=msg.mid
+                    topic=msg.topic,
+                    payload=bytes(msg.payload),
+                    qos=msg.qos,
+                    retain=bool(msg.retain),
+                    mid=msg.mid,
+                    dup=bool(msg.dup),
                 )
                 # An exception escaping a paho callback would end the network thread: log it and go on.
                 try:

@@ -10,7 +10,8 @@ Channels (retain and QoS are the publisher's duty; they are listed here because 
 Site and device ids are lowercase ``[a-z0-9][a-z0-9_-]{0,62}``: no MQTT wildcards, no ``$`` (broker-internal
 topics), no case games that would let two ids collide in a case-insensitive ACL file. The device id ``_agent`` is
 reserved for the site's edge agent; its leading underscore keeps it out of the device id space, so
-:func:`device_topic` refuses it and only :func:`agent_status_topic` builds it. :func:`parse_device_topic` accepts it.
+:func:`device_topic` refuses it and only :func:`agent_status_topic` and :func:`agent_command_topic` build it.
+:func:`parse_device_topic` accepts it.
 """
 
 from __future__ import annotations
@@ -110,6 +111,16 @@ def agent_status_topic(site_id: str, *, root: str = TOPIC_ROOT) -> str:
     _check_root(root)
     _check_id("site id", site_id)
     return f"{root}/{WIRE_VERSION}/{site_id}/{AGENT_DEVICE_ID}/{Channel.STATUS.value}"
+
+
+def agent_command_topic(site_id: str, action: str, *, root: str = TOPIC_ROOT) -> str:
+    """A command to the site's edge agent itself, ``<root>/v1/<site>/_agent/cmd/<action>`` (QoS 1, never retained)."""
+    _check_root(root)
+    _check_id("site id", site_id)
+    problem = _name_error(Channel.CMD, action)
+    if problem is not None:
+        raise ValueError(problem)
+    return f"{root}/{WIRE_VERSION}/{site_id}/{AGENT_DEVICE_ID}/{Channel.CMD.value}/{action}"
 
 
 def parse_device_topic(topic: str, *, root: str = TOPIC_ROOT) -> DeviceTopic:

@@ -1,46 +1,34 @@
-"""The site agent: subscribe to the site's devices, normalise, forward to the centre with QoS 1.
+"""The site agent: subscribe to the site's devices, normalise, and put every envelope in the durable outbox.
 
-A vendor message is acknowledged to the site broker only once the centre's broker has acknowledged the envelope
-made from it (in order, by a small acknowledging thread), so an agent that dies in between gets the message again;
-its sequence number is then reused (:class:`edge.sequence.SequenceStore`) and the server stores it once. A bad
-payload is logged, counted by reason and acknowledged: it would be just as bad the next time.
+A vendor message is acknowledged to the site broker as soon as its envelope is in the outbox (on disk), without
+waiting for the centre: the uplink (:mod:`edge.uplink`) sends it on and keeps it until the server confirms the
+write. An agent that dies between the submit and the acknowledgement gets the message again with MQTT's DUP flag,
+and the outbox hands back the number it gave the first time, so the server stores it once. A bad payload is logged,
+counted by reason and acknowledged: it would be just as bad the next time.
+
+Other sources (Modbus pollers, queue devices) submit to :attr:`EdgeAgent.sink`, the same outbox.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import Counter, deque
-from dataclasses import dataclass
+from collections import Counter
 
 from devices.broker import BrokerAddress
-from devices.envelope import encode_envelope
 from devices.errors import PayloadRejected
-from devices.mqtt_link import InboundMessage, MqttLink, PublishReceipt, RetainedStatus
-from devices.readings import occupancy_envelope
+from devices.mqtt_link import InboundMessage, MqttLink, RetainedStatus
+from devices.readings import OCCUPANCY_SCHEMA, occupancy_data
 from devices.site import Device, Site
-from devices.topics import Channel, agent_status_topic, device_topic
+from devices.topics import Channel, agent_status_topic
 from edge.normalise import is_occupancy_model, parse_occupancy
-from edge.sequence import SequenceStore
+from edge.outbox import Outbox, OutboxError, OutboxStats
+from edge.sink import EnvelopeSink, Outgoing
+from edge.uplink import DEFAULT_TIMING, Uplink, UplinkStats, UplinkTiming
 
 log = logging.getLogger(__name__)
 
-
-# How often the acknowledging thread looks at the oldest forwarded message (seconds).
-ACK_POLL_S = 0.005
-
-
-@dataclass(frozen=True, slots=True)
-class _Received:
-    """A vendor message awaiting its acknowledgement; ``receipt`` is None when nothing was forwarded (rejected)."""
-
-    receipt: PublishReceipt | None
-    source_mid: int
-    source_qos: int
-
-    @property
-    def done(self) -> bool:
-        return self.receipt is None or self.receipt.acknowledged
+# The reject reason of an accepted reading that could not be made into an envelope (a bug of ours, not the device's).
+UNENCODABLE = "unencodable"
 
 
 class EdgeAgent:
@@ -50,32 +38,34 @@ class EdgeAgent:
         site: Site,
         site_broker: BrokerAddress,
         central_broker: BrokerAddress,
-        sequences: SequenceStore,
-        topic_root: str = "sc",
+        outbox: Outbox,
+        timing: UplinkTiming = DEFAULT_TIMING,
     ) -> None:
+        if outbox.site_id != site.id:
+            raise ValueError(f"the outbox is site {outbox.site_id!r}'s, not {site.id!r}'s")
         self.site = site
-        self._root = topic_root
-        self._sequences = sequences
+        self._outbox = outbox
         self._devices_by_topic: dict[str, Device] = {
             device.vendor_topic: device
             for device in site.devices
             if device.transport == "mqtt" and device.vendor_topic and is_occupancy_model(device.model)
         }
-        self.forwarded = 0
+        self.accepted = 0  # vendor messages whose envelope is in the outbox
+        self.redeliveries = 0  # of those, messages the site broker delivered again (DUP flag)
+        self.submit_failures = 0  # messages left unacknowledged because the outbox could not take them
         self.rejected: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        # MQTT wants PUBACKs in the order the PUBLISHes came (3.1.1 section 4.6), so every message queues here.
-        self._unacknowledged: deque[_Received] = deque()
-        self._stopping = threading.Event()
-        self._acker = threading.Thread(target=self._acknowledge_in_order, name=f"edge-{site.id}-acker", daemon=True)
-        status = agent_status_topic(site.id, root=topic_root)
+        status = agent_status_topic(site.id, root=outbox.topic_root)
+        # A persistent session, so that confirmations published while the agent is away wait for it.
         self._central = MqttLink(
             central_broker,
             client_id=f"sc-edge-{site.id}-uplink",
+            persistent=True,
             status=RetainedStatus(
                 topic=status, online=b'{"state":"online"}', lost=b'{"state":"lost"}', offline=b'{"state":"offline"}'
             ),
+            on_message=self._on_central_message,
         )
+        self._uplink = Uplink(outbox, self._central, timing=timing)
         # A persistent session: vendor reports published while the agent is down wait for it at the site broker.
         self._site = MqttLink(
             site_broker,
@@ -85,10 +75,21 @@ class EdgeAgent:
             on_message=self._on_vendor_message,
         )
 
+    @property
+    def sink(self) -> EnvelopeSink:
+        """Where every source of this agent submits its envelopes (the durable outbox)."""
+        return self._outbox
+
+    def outbox_stats(self) -> OutboxStats:
+        return self._outbox.stats()
+
+    def uplink_stats(self) -> UplinkStats:
+        return self._uplink.stats()
+
     def start(self) -> None:
         for topic in self._devices_by_topic:
             self._site.subscribe(topic, qos=1)
-        self._acker.start()
+        self._uplink.start()
         self._central.start()
         self._site.start()
         log.info("edge agent for %s: %d MQTT occupancy devices", self.site.id, len(self._devices_by_topic))
@@ -97,10 +98,16 @@ class EdgeAgent:
         return self._central.wait_connected(timeout) and self._site.wait_connected(timeout)
 
     def stop(self) -> None:
+        """Stop taking vendor messages, then stop the uplink; whatever is unconfirmed stays in the outbox."""
         self._site.stop()
-        self._stopping.set()
-        self._acker.join(timeout=5)
+        self._uplink.stop()
         self._central.stop()
+
+    def _on_central_message(self, message: InboundMessage) -> None:
+        if message.topic == self._uplink.topic:
+            self._uplink.handle_confirmation(message)
+        else:
+            log.debug("no handler for %s from the centre", message.topic)
 
     def _on_vendor_message(self, message: InboundMessage) -> None:
         device = self._devices_by_topic.get(message.topic)
@@ -112,30 +119,31 @@ class EdgeAgent:
         except PayloadRejected as exc:
             self._reject(message, exc.reason, f"{device.id}: {exc.detail}")
             return
-        # Numbered only once accepted, so a device's sequence has no gaps the server could mistake for losses.
-        seq = self._sequences.seq_for(device.id, message.payload)
-        envelope = occupancy_envelope(device.id, seq, observed_at, reading)
-        topic = device_topic(self.site.id, device.id, Channel.EVENT, "occupancy", root=self._root)
-        receipt = self._central.publish(topic, encode_envelope(envelope), qos=1)
-        with self._lock:
-            self.forwarded += 1
-            self._unacknowledged.append(_Received(receipt, message.mid, message.qos))
-
-    def _acknowledge_in_order(self) -> None:
-        """Acknowledge vendor messages to the site broker in arrival order, each once the centre has its envelope."""
-        while not self._stopping.is_set():
-            with self._lock:
-                ready = []
-                while self._unacknowledged and self._unacknowledged[0].done:
-                    ready.append(self._unacknowledged.popleft())
-            for received in ready:
-                self._site.ack(received.source_mid, received.source_qos)
-            if not ready:
-                self._stopping.wait(ACK_POLL_S)
+        item = Outgoing(
+            device_id=device.id,
+            channel=Channel.EVENT,
+            name="occupancy",
+            schema=OCCUPANCY_SCHEMA,
+            observed_at=observed_at,
+            data=occupancy_data(reading),
+        )
+        try:
+            # Numbered only once accepted, so a device's sequence has no gaps the server could mistake for losses.
+            self._outbox.submit(item, vendor_payload=message.payload, redelivered=message.dup)
+        except ValueError as exc:
+            self._reject(message, UNENCODABLE, f"{device.id}: {exc}")
+            return
+        except OutboxError as exc:
+            # Not acknowledged: the site broker keeps the message and delivers it again after the next reconnect.
+            self.submit_failures += 1
+            log.error("%s: report not taken, the outbox failed: %s", device.id, exc)
+            return
+        self.accepted += 1
+        self.redeliveries += message.dup
+        self._site.ack(message.mid, message.qos)
 
     def _reject(self, message: InboundMessage, reason: str, detail: str) -> None:
-        """Log and count a bad message; it is acknowledged in turn, since it would be just as bad next time."""
-        with self._lock:
-            self.rejected[str(reason)] += 1
-            self._unacknowledged.append(_Received(None, message.mid, message.qos))
+        """Log and count a bad message and acknowledge it, since it would be just as bad next time."""
+        self.rejected[str(reason)] += 1
         log.warning("rejected message on %s (%s): %s", message.topic, reason, detail)
+        self._site.ack(message.mid, message.qos)

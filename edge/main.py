@@ -8,8 +8,9 @@ import threading
 from devices.broker import parse_broker_url
 from devices.site import Belt
 from edge.agent import EdgeAgent
-from edge.sequence import SequenceStore
+from edge.outbox import open_site_outbox
 from edge.settings import EdgeSettings
+from edge.uplink import UplinkTiming
 
 log = logging.getLogger(__name__)
 
@@ -20,19 +21,32 @@ def run_edge(settings: EdgeSettings, belt: Belt, *, stop: threading.Event) -> in
     except KeyError as exc:
         log.error("%s", exc)
         return 2
-    sequences = SequenceStore(settings.state_dir / f"{site.id}-sequences.sqlite3")
+    outbox = open_site_outbox(
+        settings.state_dir, site.id, topic_root=settings.topic_root, max_rows=settings.outbox_max_rows
+    )
     agent = EdgeAgent(
         site=site,
         site_broker=parse_broker_url(settings.site_broker_url),
         central_broker=parse_broker_url(settings.central_broker_url),
-        sequences=sequences,
-        topic_root=settings.topic_root,
+        outbox=outbox,
+        timing=UplinkTiming(
+            window=settings.uplink_window,
+            confirm_timeout_s=settings.confirm_timeout_s,
+            max_confirm_timeout_s=settings.max_confirm_timeout_s,
+        ),
     )
     agent.start()
     try:
         stop.wait()
     finally:
         agent.stop()
-        sequences.close()
-        log.info("edge agent for %s stopped: %d forwarded, rejected %s", site.id, agent.forwarded, dict(agent.rejected))
+        backlog = agent.outbox_stats()
+        outbox.close()
+        log.info(
+            "edge agent for %s stopped: %d accepted, rejected %s, %d envelope(s) left unconfirmed in the outbox",
+            site.id,
+            agent.accepted,
+            dict(agent.rejected),
+            backlog.depth,
+        )
     return 0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from edge.outbox import DEFAULT_MAX_ROWS
 
 
 class EdgeSettings(BaseSettings):
@@ -16,4 +19,16 @@ class EdgeSettings(BaseSettings):
     site_broker_url: str = Field(default="mqtt://127.0.0.1:1883", description="where the site's devices publish")
     central_broker_url: str = Field(default="mqtt://127.0.0.1:1883", description="the centre's broker")
     topic_root: str = "sc"
-    state_dir: Path = Field(default=Path("var/edge"), description="sequence numbers (and later the outbox) live here")
+    state_dir: Path = Field(default=Path("var/edge"), description="the outbox (with sequence numbers) lives here")
+    # 200,000 envelopes of ~300 bytes is ~60 MB on disk: the belt's 14 devices reporting once a minute fill it in
+    # about ten days of outage; past it the oldest telemetry goes first (door events and command results never).
+    outbox_max_rows: int = Field(default=DEFAULT_MAX_ROWS, ge=1, description="outbox bound, in envelopes")
+    uplink_window: int = Field(default=1000, ge=1, description="envelopes sent and not yet confirmed, at most")
+    confirm_timeout_s: float = Field(default=30.0, gt=0, description="wait for a confirmation before re-sending")
+    max_confirm_timeout_s: float = Field(default=300.0, gt=0, description="the wait doubles up to this")
+
+    @model_validator(mode="after")
+    def _timeouts_ordered(self) -> Self:
+        if self.confirm_timeout_s > self.max_confirm_timeout_s:
+            raise ValueError("confirm_timeout_s must not exceed max_confirm_timeout_s")
+        return self
