@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -11,8 +12,11 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from devices.broker import parse_broker_url
+from devices.mqtt_link import MqttLink
 from devices.site import Belt, load_belt
-from server.api.routes import health, occupancy, sites
+from server.api.errors import install_error_handlers
+from server.api.routes import commands, devices, health, occupancy, sites
+from server.commands import CommandService
 from server.ingest.service import IngestService
 from server.settings import ServerSettings
 
@@ -46,11 +50,34 @@ def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI
                 max_future=timedelta(seconds=settings.max_future_skew_s),
             )
             ingest.start()
+        # Commands get a link of their own rather than the ingest's: they then work on a server that runs no ingest
+        # (the answer is read from the database, whoever stored it), and do not queue behind the ingest's busy
+        # network thread. A clean session: it subscribes to nothing. A command resent after a reconnect that reaches
+        # the edge after expires_at is answered "expired", never carried out (devices/commands.py).
+        command_link = None
+        command_service = None
+        if settings.commands_enabled:
+            command_link = MqttLink(
+                parse_broker_url(settings.mqtt_url),
+                client_id=settings.command_client_id or f"sc-server-commands-{uuid.uuid4().hex[:8]}",
+            )
+            command_link.start()
+            command_service = CommandService(
+                belt=belt,
+                pool=pool,
+                link=command_link,
+                topic_root=settings.topic_root,
+                ttl=timedelta(seconds=settings.command_ttl_s),
+                answer_grace=timedelta(seconds=settings.command_answer_grace_s),
+            )
         app.state.pool = pool
         app.state.ingest = ingest
+        app.state.commands = command_service
         try:
             yield
         finally:
+            if command_link is not None:
+                command_link.stop()
             if ingest is not None:
                 ingest.stop()
             pool.close()
@@ -66,4 +93,7 @@ def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(sites.router)
     app.include_router(occupancy.router)
+    app.include_router(devices.router)
+    app.include_router(commands.router)
+    install_error_handlers(app)
     return app

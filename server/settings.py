@@ -28,3 +28,12 @@ class ServerSettings(BaseSettings):
     occupancy_stale_after_s: float = Field(default=180.0, gt=0)
     # Envelopes stamped further ahead of the server's clock than this are refused (clock skew allowance).
     max_future_skew_s: float = Field(default=300.0, gt=0)
+    commands_enabled: bool = True
+    # Each server process publishes commands on its own clean MQTT session; None: "sc-server-commands-<random>",
+    # so that replicas never take over each other's connection.
+    command_client_id: str | None = None
+    # A command not carried out by then is never carried out (the edge answers "expired"): a door is never unlocked
+    # late. Seconds.
+    command_ttl_s: float = Field(default=30.0, gt=0, le=3600)
+    # Past its expiry plus this, a command with no answer reads as "unanswered" (seconds; see server/commands.py).
+    command_answer_grace_s: float = Field(default=15.0, ge=0, le=600)

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from psycopg_pool import ConnectionPool
 
 from devices.site import Belt, Site, Space
+from server.commands import CommandService
 from server.settings import ServerSettings
 
 
@@ -58,3 +59,13 @@ def get_space(space_id: str, site: SiteDep) -> Space:
 
 
 SpaceDep = Annotated[Space, Depends(get_space)]
+
+
+def get_commands(request: Request) -> CommandService:
+    commands: CommandService | None = request.app.state.commands
+    if commands is None:
+        raise HTTPException(status_code=503, detail="commands are disabled on this server (SC_COMMANDS_ENABLED)")
+    return commands
+
+
+CommandsDep = Annotated[CommandService, Depends(get_commands)]

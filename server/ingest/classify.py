@@ -2,31 +2,55 @@
 
 The device's identity comes from the topic (the broker's ACL ties topics to credentials), never from the payload:
 an envelope that names another device is refused.
+
+:func:`reject_delivery_key` reads, where it can, which edge envelope a refused message was, so that the server can
+confirm it to its agent like a stored one: sent again it would be refused again, and its reject row is its record.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from devices.envelope import decode_envelope, ensure_device_matches
+from devices.envelope import MAX_PAYLOAD_BYTES, MAX_SEQ, decode_envelope, ensure_device_matches, load_json_object
 from devices.errors import PayloadRejected, RejectReason
 from devices.mqtt_link import InboundMessage
-from devices.readings import occupancy_from_envelope
+from devices.readings import OCCUPANCY_SCHEMA, occupancy_from_envelope
 from devices.site import Belt
-from devices.topics import parse_device_topic
+from devices.topics import Channel, parse_device_topic
+from server.db.device_health import StatusUpdate
+from server.db.events import StoredEvent
 from server.db.readings import StoredReading
 from server.db.rejects import PAYLOAD_HEAD_LIMIT, IngestReject
+from server.ingest.events import AnsweredCommand, check_topic_fits_schema, event_from_envelope
+from server.ingest.statuses import status_from_message
 
 # The reject reason of a message our own code failed on (not one of the wire contract's reasons).
 INTERNAL_ERROR = "internal_error"
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryKey:
+    """The number the edge agent of ``site_id`` gave an envelope: what the server confirms back once it is durable."""
+
+    site_id: str
+    device_id: str
+    seq: int
+
+
+# What one message becomes: an occupancy reading, another event (a command result also answers its command), a
+# device's status (status topics carry no envelope), or a reject.
+Classified = StoredReading | StoredEvent | AnsweredCommand | StatusUpdate | IngestReject
+
+
 def classify_message(
     message: InboundMessage, *, belt: Belt, root: str, now: datetime, max_future: timedelta
-) -> StoredReading | IngestReject:
+) -> Classified:
     try:
         topic = parse_device_topic(message.topic, root=root)
+        if topic.channel is Channel.STATUS:
+            return status_from_message(message, topic, belt=belt, now=now, max_future=max_future)
         try:
             site, device = belt.device(topic.device_id)
         except KeyError:
@@ -35,6 +59,9 @@ def classify_message(
             raise PayloadRejected(RejectReason.UNKNOWN_DEVICE, f"{topic.device_id} belongs to {site.id}")
         envelope = decode_envelope(message.payload, now=now, max_future=max_future)
         ensure_device_matches(envelope, topic.device_id)
+        check_topic_fits_schema(topic, envelope.schema_name)
+        if envelope.schema_name != OCCUPANCY_SCHEMA:
+            return event_from_envelope(envelope, topic, site=site, device=device, now=now)
         reading = occupancy_from_envelope(envelope)
     except PayloadRejected as exc:
         return _reject(message, now=now, reason=str(exc.reason), detail=exc.detail)
@@ -52,6 +79,22 @@ def classify_message(
             separators=(",", ":"),
         ),
     )
+
+
+def reject_delivery_key(message: InboundMessage, *, root: str) -> DeliveryKey | None:
+    """Site and device from the topic and ``seq`` from the payload of a refused message; None if any is unreadable."""
+    try:
+        topic = parse_device_topic(message.topic, root=root)
+        document = load_json_object(message.payload, max_bytes=MAX_PAYLOAD_BYTES, reject_duplicate_keys=True)
+    except PayloadRejected:
+        return None
+    seq = document.get("seq")
+    # Only events and command results come from an outbox; a seq elsewhere would name some other envelope.
+    if topic.is_agent or topic.channel not in (Channel.EVENT, Channel.CMD):
+        return None
+    if type(seq) is not int or not 0 <= seq <= MAX_SEQ:  # bool is not a seq
+        return None
+    return DeliveryKey(site_id=topic.site_id, device_id=topic.device_id, seq=seq)
 
 
 def unclassifiable(message: InboundMessage, *, now: datetime, error: Exception) -> IngestReject:

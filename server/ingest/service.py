@@ -1,9 +1,11 @@
 """The ingest: edge envelopes from the broker into PostgreSQL, in batches, acknowledged only after COMMIT.
 
 paho's network thread puts each message on a queue; one writer thread takes everything waiting (up to
-``batch_max``), classifies it, writes readings and rejects in one transaction, commits, and only then acknowledges
-the messages to the broker. A crash before the commit leaves them unacknowledged in the server's persistent session,
-so the broker delivers them again, and the ``(device_id, seq, ts)`` key stores them once.
+``batch_max``), classifies it, writes readings, other events, device statuses and rejects in one transaction,
+commits, tells each site's edge agent which of its envelopes are now durable (``devices.confirmations``: its outbox
+forgets only those), and only then acknowledges the messages to the broker. A crash before the commit leaves them
+unacknowledged in the server's persistent session, so the broker delivers them again, and the
+``(device_id, seq, ts)`` key stores them once.
 """
 
 from __future__ import annotations
@@ -20,13 +22,21 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from devices.broker import BrokerAddress
-from devices.mqtt_link import InboundMessage, MqttLink
+from devices.confirmations import confirmation_topic, encode_confirmation
+from devices.mqtt_link import InboundMessage, MqttLink, MqttLinkError
 from devices.site import Belt
-from devices.topics import event_subscription
+from devices.topics import WIRE_VERSION, Channel, channel_subscription, event_subscription
 from server.db.errors import DatabaseError
 from server.db.readings import StoredReading, insert_readings
 from server.db.rejects import IngestReject, insert_rejects
-from server.ingest.classify import classify_message, unclassifiable
+from server.ingest.classify import (
+    INTERNAL_ERROR,
+    DeliveryKey,
+    classify_message,
+    reject_delivery_key,
+    unclassifiable,
+)
+from server.ingest.device_records import DeviceRecords, log_written
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,9 @@ class IngestStats:
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     batches: int = 0
+    events: int = 0  # new event rows (access, door, ticket requests, terminal keys, command results)
+    statuses: int = 0  # device status reports recorded
+    confirmed: int = 0  # envelopes confirmed to their edge agents as durable
     database_ok: bool = True
 
     def snapshot(self) -> dict[str, object]:
@@ -57,6 +70,9 @@ class IngestStats:
             "duplicates": self.duplicates,
             "rejected": dict(self.rejected),
             "batches": self.batches,
+            "events": self.events,
+            "statuses": self.statuses,
+            "confirmed": self.confirmed,
             "database_ok": self.database_ok,
         }
 
@@ -87,6 +103,9 @@ class IngestService:
         self._writer = threading.Thread(target=self._write_forever, name="ingest-writer", daemon=True)
         self._link = MqttLink(broker, client_id=client_id, persistent=True, manual_ack=True, on_message=self._inbox.put)
         self._link.subscribe(event_subscription(root=topic_root), qos=1)
+        # Device health (retained: the newest of each device arrives at every subscribe) and command answers.
+        self._link.subscribe(channel_subscription(Channel.STATUS, root=topic_root), qos=1)
+        self._link.subscribe(f"{topic_root}/{WIRE_VERSION}/+/+/{Channel.CMD.value}/+/result", qos=1)
 
     @property
     def mqtt_connected(self) -> bool:
@@ -128,9 +147,11 @@ class IngestService:
             batch = self._take_batch()
             if not batch:
                 continue
-            connection = self._write_until_committed(batch, connection)
-            if connection is None:  # stopping before the batch could be written: the broker keeps it
-                return
+            written = self._write_until_committed(batch, connection)
+            if written is None:  # stopping before the batch could be written: the broker keeps it
+                break
+            connection, durable = written
+            self._confirm(durable)
             for message in batch:
                 self._link.ack(message.mid, message.qos)
         if connection is not None:
@@ -138,17 +159,17 @@ class IngestService:
 
     def _write_until_committed(
         self, batch: list[InboundMessage], connection: psycopg.Connection | None
-    ) -> psycopg.Connection | None:
+    ) -> tuple[psycopg.Connection, list[DeliveryKey]] | None:
         delay = DB_RETRY_MIN_S
         while not self._stopping.is_set():
             try:
                 if connection is None or connection.closed:
                     connection = psycopg.connect(self._conninfo, connect_timeout=5)
-                self._write_batch(connection, batch)
+                durable = self._write_batch(connection, batch)
                 if not self.stats.database_ok:
                     log.warning("database reachable again; ingest resumed")
                     self.stats.database_ok = True
-                return connection
+                return connection, durable
             except (psycopg.Error, DatabaseError) as exc:
                 if self.stats.database_ok:
                     log.warning("database write failed (%s); retrying with backoff, messages kept", exc)
@@ -160,10 +181,13 @@ class IngestService:
                 delay = min(delay * 2, DB_RETRY_MAX_S)
         return None
 
-    def _write_batch(self, connection: psycopg.Connection, batch: list[InboundMessage]) -> None:
+    def _write_batch(self, connection: psycopg.Connection, batch: list[InboundMessage]) -> list[DeliveryKey]:
+        """Write one batch in one transaction; returns the edge envelopes it made durable, for confirmation."""
         now = self._clock()
         readings: list[StoredReading] = []
         rejects: list[IngestReject] = []
+        records = DeviceRecords()
+        durable: list[DeliveryKey] = []
         for message in batch:
             try:
                 outcome = classify_message(
@@ -174,17 +198,44 @@ class IngestService:
                 outcome = unclassifiable(message, now=now, error=exc)
             if isinstance(outcome, IngestReject):
                 rejects.append(outcome)
-            else:
+                # A refusal is final and its row is the record; not so our own failure, which a fix may cure.
+                key = None if outcome.reason == INTERNAL_ERROR else reject_delivery_key(message, root=self._root)
+                if key is not None:
+                    durable.append(key)
+            elif isinstance(outcome, StoredReading):
                 readings.append(outcome)
+                durable.append(DeliveryKey(site_id=outcome.site_id, device_id=outcome.device_id, seq=outcome.seq))
+            else:
+                event = records.add(outcome)
+                if event is not None:
+                    durable.append(DeliveryKey(site_id=event.site_id, device_id=event.device_id, seq=event.seq))
         with connection.transaction():
             inserted = insert_readings(connection, readings=readings) if readings else 0
+            written = records.write(connection)
             if rejects:
                 insert_rejects(connection, rejects=rejects)
+        log_written(written)
         for reject in rejects:
             log.warning("rejected %s (%s): %s", reject.topic, reject.reason, reject.detail)
         with self._stats_lock:
             self.stats.received += len(batch)
             self.stats.stored += inserted
-            self.stats.duplicates += len(readings) - inserted
+            self.stats.duplicates += len(readings) - inserted + written.events_duplicated
+            self.stats.events += written.events_inserted
+            self.stats.statuses += written.statuses
             self.stats.rejected.update(reject.reason for reject in rejects)
             self.stats.batches += 1
+        return durable
+
+    def _confirm(self, durable: list[DeliveryKey]) -> None:
+        """Tell each site's agent which envelopes are durable; QoS 1, not awaited: a lost one costs a re-send."""
+        by_site: dict[str, dict[str, list[int]]] = {}
+        for key in durable:
+            by_site.setdefault(key.site_id, {}).setdefault(key.device_id, []).append(key.seq)
+        for site_id, seqs in by_site.items():
+            try:
+                self._link.publish(confirmation_topic(site_id, root=self._root), encode_confirmation(seqs), qos=1)
+            except MqttLinkError as exc:
+                log.warning("confirmation to %s not sent (%s); its agent will send those envelopes again", site_id, exc)
+        with self._stats_lock:
+            self.stats.confirmed += len(durable)

@@ -1,0 +1,29 @@
+"""Domain and service errors → HTTP statuses, in one place (routes raise HTTPException only for their own checks)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from server.commands import BrokerUnavailable, CommandError, CommandRefused, UnknownCommand, UnknownDevice
+
+STATUS_OF_COMMAND_ERROR: Mapping[type[CommandError], int] = {
+    UnknownDevice: 404,
+    UnknownCommand: 404,
+    CommandRefused: 422,
+    BrokerUnavailable: 503,
+}
+# Seconds a client should wait before retrying while the broker is unreachable (its reconnect backoff starts at 1 s).
+BROKER_RETRY_AFTER_S = 5
+
+
+async def _command_error(_request: Request, exc: Exception) -> JSONResponse:
+    status = next((code for kind, code in STATUS_OF_COMMAND_ERROR.items() if isinstance(exc, kind)), 500)
+    headers = {"Retry-After": str(BROKER_RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(CommandError, _command_error)
