@@ -49,7 +49,7 @@ _Printable = Annotated[str, StringConstraints(pattern=r"^[\x20-\x7e]*$")]
 
 class DisplayArgs(_Args):
     text: Annotated[_Printable, StringConstraints(max_length=20)]
-    lines: tuple[Annotated[str, StringConstraints(max_length=40)], ...] = Field(default=(), max_length=8)
+    lines: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=8)
 
 
 class PrintArgs(_Args):

@@ -209,3 +209,11 @@ def test_the_agents_short_status_is_a_status() -> None:
 def test_malformed_status_is_refused(payload: bytes) -> None:
     with pytest.raises(PayloadRejected):
         decode_status(payload)
+
+
+def test_a_display_command_with_lines_survives_the_wire() -> None:
+    command = new_command(
+        "d1", "display", {"text": "A017 -> 3", "lines": ["A017  Window 3", "B002  Window 1"]}, now=NOW
+    )
+    received = decode_command(encode_command(command), action="display")
+    assert received.typed_args() == DisplayArgs(text="A017 -> 3", lines=["A017  Window 3", "B002  Window 1"])
