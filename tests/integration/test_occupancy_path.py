@@ -17,12 +17,14 @@ import pytest
 
 from devices.broker import BrokerAddress
 from devices.envelope import encode_envelope
-from devices.mqtt_link import MqttLink
-from devices.readings import OccupancyReading, RegionCount, occupancy_envelope
+from devices.mqtt_link import InboundMessage, MqttLink
+from devices.readings import OCCUPANCY_SCHEMA, OccupancyReading, RegionCount, occupancy_data, occupancy_envelope
 from devices.site import Belt, load_belt
 from devices.topics import Channel, device_topic
 from edge.agent import EdgeAgent
-from edge.sequence import SequenceStore
+from edge.normalise import parse_occupancy
+from edge.outbox import Outbox
+from edge.sink import Outgoing
 from server.db.migrate import apply_migrations
 from server.db.readings import count_readings
 from server.demo import PrivateMosquitto
@@ -153,8 +155,8 @@ def test_vendor_reports_normalise_through_the_edge_agent_into_the_database(
 ) -> None:
     site = belt.site(SITE)
     device = site.device(DEVICE)
-    sequences = SequenceStore(tmp_path / "seq.sqlite3")
-    agent = EdgeAgent(site=site, site_broker=broker, central_broker=broker, sequences=sequences)
+    outbox = Outbox(tmp_path / "outbox.sqlite3", site_id=SITE)
+    agent = EdgeAgent(site=site, site_broker=broker, central_broker=broker, outbox=outbox)
     agent.start()
     try:
         assert agent.wait_connected(10)
@@ -165,9 +167,11 @@ def test_vendor_reports_normalise_through_the_edge_agent_into_the_database(
             assert publisher.publish_and_wait(device.vendor_topic, payload, timeout=10)
         wait_until(lambda: stored_count(database) == len(VALID_CASES), what="all stored")
         wait_until(lambda: sum(agent.rejected.values()) == len(MALFORMED_CASES), what="all rejected")
+        # Deleted from the outbox only on the server's confirmation.
+        wait_until(lambda: outbox.stats().depth == 0, what="the outbox emptied by confirmations")
     finally:
         agent.stop()
-        sequences.close()
+        outbox.close()
 
     expected_reasons: dict[str, int] = {}
     for _case_id, _payload, reason in MALFORMED_CASES:
@@ -178,25 +182,49 @@ def test_vendor_reports_normalise_through_the_edge_agent_into_the_database(
     expected = sorted((observed_at, reading.people, reading.occupied) for _i, _p, observed_at, reading in VALID_CASES)
     assert sorted((ts, people, occupied) for _d, _s, ts, people, occupied, _space in stored) == expected
     assert ingest.stats_snapshot()["stored"] == len(VALID_CASES)
+    assert agent.uplink_stats().confirmed == len(VALID_CASES)
 
 
-def test_a_vendor_report_redelivered_to_a_restarted_agent_is_stored_once(
+def test_a_vendor_report_redelivered_after_the_agent_died_before_acknowledging_it_is_stored_once(
     belt: Belt, broker: BrokerAddress, ingest: IngestService, publisher: MqttLink, database: str, tmp_path: Path
 ) -> None:
     site = belt.site(SITE)
     device = site.device(DEVICE)
     assert device.vendor_topic is not None
-    payload = VALID_CASES[0][1]
-    for _run in range(2):  # the second agent stands for a restart that receives the same report again
-        sequences = SequenceStore(tmp_path / "seq.sqlite3")
-        agent = EdgeAgent(site=site, site_broker=broker, central_broker=broker, sequences=sequences)
-        agent.start()
-        try:
-            assert agent.wait_connected(10)
-            assert publisher.publish_and_wait(device.vendor_topic, payload)
-            wait_until(lambda agent=agent: agent.forwarded == 1, what="forwarded")
-        finally:
-            agent.stop()
-            sequences.close()
-    wait_until(lambda: ingest.stats_snapshot()["received"] == 2, what="both envelopes received")
-    assert stored_count(database) == 1
+    outbox = Outbox(tmp_path / "outbox.sqlite3", site_id=SITE)
+    taken: list[int] = []
+
+    def submit_and_die_before_acknowledging(message: InboundMessage) -> None:
+        # What the agent does with a vendor report, up to the acknowledgement it never got to send.
+        observed_at, reading = parse_occupancy(model=device.model, payload=message.payload)
+        item = Outgoing(DEVICE, Channel.EVENT, "occupancy", OCCUPANCY_SCHEMA, observed_at, occupancy_data(reading))
+        taken.append(outbox.submit(item, vendor_payload=message.payload, redelivered=message.dup))
+
+    # The agent's own session at the site broker, so that the unacknowledged report waits there for the agent.
+    dying = MqttLink(
+        broker,
+        client_id=f"sc-edge-{SITE}-devices",
+        persistent=True,
+        manual_ack=True,
+        on_message=submit_and_die_before_acknowledging,
+    )
+    dying.subscribe(device.vendor_topic, qos=1)
+    dying.start()
+    try:
+        assert dying.wait_connected(10)
+        assert publisher.publish_and_wait(device.vendor_topic, VALID_CASES[0][1])
+        wait_until(lambda: taken == [0], what="the report taken into the outbox")
+    finally:
+        dying.stop()
+
+    agent = EdgeAgent(site=site, site_broker=broker, central_broker=broker, outbox=outbox)
+    agent.start()
+    try:
+        assert agent.wait_connected(10)
+        wait_until(lambda: agent.redeliveries == 1, what="the report delivered again, flagged DUP")
+        wait_until(lambda: outbox.stats().depth == 0, what="the outbox emptied by confirmations")
+    finally:
+        agent.stop()
+        outbox.close()
+    assert [seq for _d, seq, *_rest in rows(database)] == [0]
+    assert (ingest.stats_snapshot()["stored"], ingest.stats_snapshot()["duplicates"]) == (1, 0)
