@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from devices.catalogue import MODBUS_MODELS
 from devices.site import Belt, SiteFileError, load_belt
+from devices.vendors.queue_devices import QUEUE_MODELS
 from server.db.errors import DatabaseError
 
 log = logging.getLogger("smartcomplex")
@@ -123,9 +124,27 @@ def cmd_simulate_sensors(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate_device(args: argparse.Namespace) -> int:
-    from simulators.modbus_models import serve_model
+    if args.model in MODBUS_MODELS:
+        from simulators.modbus_models import serve_model
 
-    serve_model(args.model, seed=args.seed, host=args.host, port=args.port, stop=_stop_on_signals())
+        serve_model(args.model, seed=args.seed, host=args.host, port=args.port, stop=_stop_on_signals())
+        return 0
+    from devices.broker import parse_broker_url
+    from simulators.queue_devices import run_queue_device
+
+    belt = _load_belt(args.site_file)
+    if args.device is None:
+        print(f"smartcomplex: {args.model} needs --device: the site file's device it impersonates", file=sys.stderr)
+        return 2
+    try:
+        _site, device = belt.device(args.device)
+    except KeyError as exc:
+        print(f"smartcomplex: {exc}", file=sys.stderr)
+        return 2
+    if device.model != args.model:
+        print(f"smartcomplex: device {device.id} is a {device.model}, not a {args.model}", file=sys.stderr)
+        return 2
+    run_queue_device(device, parse_broker_url(args.broker), seed=args.seed, stop=_stop_on_signals())
     return 0
 
 
@@ -187,10 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     sensors.add_argument("--start", default="08:30", help="local time of day the simulated day starts (HH:MM)")
     sensors.add_argument("--duration", type=float, default=None, help="simulated minutes to run; default: forever")
     sensors.set_defaults(handler=cmd_simulate_sensors)
-    device = simulated.add_parser("device", help="one simulated Modbus TCP device of the catalogue")
-    device.add_argument("model", choices=sorted(MODBUS_MODELS))
-    device.add_argument("--host", default="127.0.0.1")
-    device.add_argument("--port", type=int, default=5020)
+    device = simulated.add_parser(
+        "device",
+        parents=[site_file],
+        help="one simulated device of the catalogue: a Modbus TCP server, or an MQTT queue device of the site file",
+    )
+    device.add_argument("model", choices=sorted({*MODBUS_MODELS, *QUEUE_MODELS}))
+    device.add_argument("--host", default="127.0.0.1", help="Modbus models: address to listen on")
+    device.add_argument("--port", type=int, default=5020, help="Modbus models: TCP port to listen on")
+    device.add_argument("--device", default=None, help="MQTT models: the site file's device id it impersonates")
+    device.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="MQTT models: the site broker")
     device.add_argument("--seed", type=int, default=0)
     device.set_defaults(handler=cmd_simulate_device)
 

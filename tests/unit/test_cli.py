@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,47 @@ def test_an_unreachable_database_is_reported_in_one_line(capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert err.startswith("smartcomplex: database: ")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["mqtt-ticket-dispenser"], "smartcomplex: mqtt-ticket-dispenser needs --device"),
+        (["mqtt-ticket-dispenser", "--device", "no-such-device"], "smartcomplex: no device 'no-such-device'"),
+        (
+            ["mqtt-display-board", "--device", "complex-ticket-dispenser"],
+            "smartcomplex: device complex-ticket-dispenser is a mqtt-ticket-dispenser, not a mqtt-display-board",
+        ),
+    ],
+    ids=["no-device", "unknown-device", "wrong-model"],
+)
+def test_an_mqtt_device_simulator_needs_a_matching_device_of_the_site_file(
+    words: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "device", *words]) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_an_mqtt_device_simulator_says_where_it_publishes_and_stops_on_sigint() -> None:
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "simulate",
+            "device",
+            "mqtt-window-terminal",
+            "--device",
+            "enterprise-legal-window-terminal",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            assert first.startswith("mqtt-window-terminal WT0303 publishing on queue/terminal/WT0303")
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=20) == 0
