@@ -17,16 +17,21 @@ What goes wrong in the field, and what this module does about it:
   the occupancy to zero and reports what was left as drift.
 - Stale, unreachable or faulty device: the occupancy becomes ``None`` (unknown), never a number pretending
   to be fresh.
+
+:func:`latest_closing` finds the closing time the reset belongs to: the end of a day's last opening interval, in
+the belt's time zone. A lunch break is not a closing (people wait through it), and neither is a ``24:00`` end
+followed by a ``00:00`` opening.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
 from devices.counters import counter_delta
+from devices.site_hours import OpeningHours
 
 # More crossings than this between two readings of one counter means the device was reset, not that people came.
 DEFAULT_MAX_CROSSINGS_PER_READING = 1000
@@ -188,3 +193,20 @@ class CounterOccupancy:
         self._occupancy = 0
         self._clamped_since_close = 0
         return report
+
+
+def latest_closing(hours: OpeningHours, tz: tzinfo, at: datetime) -> datetime | None:
+    """The latest closing time at or before ``at`` (aware UTC), looking back a week; None if the place never
+    closed in that week (always open, or never open)."""
+    local_day = at.astimezone(tz).date()
+    for days_back in range(8):
+        day = local_day - timedelta(days=days_back)
+        intervals = hours.intervals_on(day.weekday())
+        if not intervals:
+            continue
+        midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
+        # Wall-clock arithmetic on the local midnight; 24:00 is the next day's 00:00.
+        closing = (midnight + timedelta(minutes=intervals[-1].end)).astimezone(UTC)
+        if closing <= at and not hours.is_open(closing, tz):
+            return closing
+    return None
