@@ -26,6 +26,8 @@ def run_edge(settings: EdgeSettings, belt: Belt, *, stop: threading.Event) -> in
     )
     agent = EdgeAgent(
         site=site,
+        tz=belt.tz,
+        state_dir=settings.state_dir,
         site_broker=parse_broker_url(settings.site_broker_url),
         central_broker=parse_broker_url(settings.central_broker_url),
         outbox=outbox,

@@ -156,7 +156,7 @@ def test_vendor_reports_normalise_through_the_edge_agent_into_the_database(
     site = belt.site(SITE)
     device = site.device(DEVICE)
     outbox = Outbox(tmp_path / "outbox.sqlite3", site_id=SITE)
-    agent = EdgeAgent(site=site, site_broker=broker, central_broker=broker, outbox=outbox)
+    agent = EdgeAgent(site=site, tz=belt.tz, site_broker=broker, central_broker=broker, outbox=outbox)
     agent.start()
     try:
         assert agent.wait_connected(10)
@@ -217,7 +217,7 @@ def test_a_vendor_report_redelivered_after_the_agent_died_before_acknowledging_i
     finally:
         dying.stop()
 
-    agent = EdgeAgent(site=site, site_broker=broker, central_broker=broker, outbox=outbox)
+    agent = EdgeAgent(site=site, tz=belt.tz, site_broker=broker, central_broker=broker, outbox=outbox)
     agent.start()
     try:
         assert agent.wait_connected(10)

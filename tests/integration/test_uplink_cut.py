@@ -54,7 +54,11 @@ class Stack:
         self.address = BrokerAddress("127.0.0.1", self.central.port)
         self.outbox = Outbox(tmp_path / f"{site_id}-outbox.sqlite3", site_id=site_id)
         self.agent = EdgeAgent(
-            site=belt.site(site_id), site_broker=site_broker, central_broker=self.address, outbox=self.outbox
+            site=belt.site(site_id),
+            tz=belt.tz,
+            site_broker=site_broker,
+            central_broker=self.address,
+            outbox=self.outbox,
         )
         self.ingest = self.new_ingest()
         self.agent.start()
