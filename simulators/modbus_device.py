@@ -115,6 +115,9 @@ class ModbusDeviceSimulator:
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        # Called before each request is answered (on the server's loop): registers a real device updates by itself,
+        # such as an uptime counter, are brought up to date here.
+        self.before_answer: Callable[[], None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -253,6 +256,8 @@ class ModbusDeviceSimulator:
         registers: list[int],
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
+        if self.before_answer is not None:
+            self.before_answer()
         with self._lock:
             fault, late_s = self._fault, self._late_s
         if fault is Fault.LATE:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Mapping
 from types import MappingProxyType, TracebackType
 from typing import Self
@@ -59,6 +60,9 @@ class PeopleCounterSimulator(ModbusModelSimulator):
     """Two channels of in/out beam counters. Same ``seed``, same sequence of crossings and uptimes.
 
     ``start_count`` (0..2**32-1) is where every counter starts: set it near 2**32 to exercise the wrap.
+    ``live_uptime``: the uptime register also counts wall-clock seconds since start, like a powered module (the edge
+    takes an uptime that stops moving for frozen registers); without it uptime moves only with :meth:`advance`, so
+    tests stay deterministic.
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class PeopleCounterSimulator(ModbusModelSimulator):
         start_count: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        live_uptime: bool = False,
     ) -> None:
         if not 0 <= start_count < _COUNTER_MODULUS:
             raise ValueError(f"start_count {start_count} is outside 0..{_COUNTER_MODULUS - 1}")
@@ -76,7 +81,11 @@ class PeopleCounterSimulator(ModbusModelSimulator):
         self._random = random.Random(seed)
         self._counts = dict.fromkeys(COUNTER_NAMES, start_count)
         self._uptime_s = 0.0
+        self._powered_at = time.monotonic()
+        self._live_uptime = live_uptime
         self._publish()
+        if live_uptime:
+            self.device.before_answer = self._publish
 
     @property
     def counts(self) -> Mapping[str, int]:
@@ -99,7 +108,8 @@ class PeopleCounterSimulator(ModbusModelSimulator):
         return chosen
 
     def _publish(self) -> None:
-        self.device.set_values({**self._counts, "status": 0, "uptime": int(self._uptime_s) % _COUNTER_MODULUS})
+        uptime_s = self._uptime_s + (time.monotonic() - self._powered_at if self._live_uptime else 0.0)
+        self.device.set_values({**self._counts, "status": 0, "uptime": int(uptime_s) % _COUNTER_MODULUS})
 
 
 class DoorControllerSimulator(ModbusModelSimulator):
