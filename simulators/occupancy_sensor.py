@@ -23,6 +23,9 @@ class VendorReport:
 class Vs121Simulator:
     """Holds one sensor's count; :meth:`step` advances it to a simulated time and returns the reports due.
 
+    The count follows a seeded random walk towards the space's usual profile (``simulate sensors``), or the true
+    count a scenario feeds to :meth:`step`.
+
     Report timestamps are the wall clock (``wall_now``), not the simulated time: the system stores true times and
     refuses readings from the future, while the simulated time only decides how busy the space is.
     """
@@ -40,11 +43,20 @@ class Vs121Simulator:
             raise ValueError(f"device {self.device.id} has no vendor_topic to publish on")
         self._rng = random.Random(f"{self.seed}:{self.device.id}")
 
-    def step(self, simulated_now: datetime, wall_now: datetime) -> list[VendorReport]:
+    def step(
+        self, simulated_now: datetime, wall_now: datetime, *, true_people: int | None = None
+    ) -> list[VendorReport]:
+        """Advance to ``simulated_now``. ``true_people`` (a scenario's true count, >= 0) replaces the random walk;
+        it is not capped at the space's capacity, since a sensor counts whoever is there."""
         previous = self.people
-        self.people = next_count(
-            self.people, target_people(self.space, simulated_now, self.tz), self.space.capacity, self._rng
-        )
+        if true_people is None:
+            self.people = next_count(
+                self.people, target_people(self.space, simulated_now, self.tz), self.space.capacity, self._rng
+            )
+        elif true_people < 0:
+            raise ValueError(f"true_people {true_people} is negative")
+        else:
+            self.people = true_people
         reports = []
         if self.people != previous:
             reports.append(self.report("trigger", wall_now))
