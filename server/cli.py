@@ -148,6 +148,43 @@ def cmd_simulate_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate_scenario(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from devices.broker import parse_broker_url
+    from simulators.netfault import TcpRelay
+    from simulators.scenario import run_scenario_command
+
+    belt = _load_belt(args.site_file)
+    relay: TcpRelay | None = None
+    if args.uplink_relay is not None:
+        try:
+            listen, target_host, target_port = args.uplink_relay.rsplit(":", 2)
+            relay = TcpRelay(target_host, int(target_port), listen_host="127.0.0.1", listen_port=int(listen))
+        except ValueError:
+            print(f"smartcomplex: --uplink-relay {args.uplink_relay!r} is not LISTEN_PORT:HOST:PORT", file=sys.stderr)
+            return 2
+        relay.start()
+    try:
+        return run_scenario_command(
+            belt,
+            site_ids=args.site,
+            name=args.name,
+            seed=args.seed,
+            speed=args.speed,
+            start_local=args.start,
+            duration=None if args.duration is None else timedelta(minutes=args.duration),
+            truth_path=args.truth,
+            site_broker=parse_broker_url(args.broker),
+            stop=_stop_on_signals(),
+            uplink_relay=relay,
+            lead_in_s=args.lead_in,
+        )
+    finally:
+        if relay is not None:
+            relay.stop()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from server.demo.runner import DemoOptions, run_demo
 
@@ -159,11 +196,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         start=args.start,
         site_file=args.site_file,
+        scenario=args.scenario,
+        duration_min=args.duration,
     )
     return run_demo(options, belt, stop=_stop_on_signals())
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from simulators.scenario.plan import SCENARIOS  # pure data; the simulators themselves load in their subcommands
+
     parser = argparse.ArgumentParser(prog="smartcomplex", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -182,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--api-port", type=int, default=8000)
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     demo.add_argument("--seed", type=int, default=1)
-    demo.add_argument("--start", default="08:30", help="local time of day the simulated day starts (HH:MM)")
+    demo.add_argument("--start", default="08:30", help="local start: HH:MM (today), YYYY-MM-DD HH:MM or 'fri 13:00'")
+    demo.add_argument("--scenario", default="day", choices=sorted(SCENARIOS), help="what the simulated devices live")
+    demo.add_argument("--duration", type=float, default=None, help="simulated minutes; default: to midnight")
     demo.set_defaults(handler=cmd_demo)
 
     server = commands.add_parser("server", parents=[site_file], help="run the API and the ingest (SC_* settings)")
@@ -206,6 +249,35 @@ def build_parser() -> argparse.ArgumentParser:
     sensors.add_argument("--start", default="08:30", help="local time of day the simulated day starts (HH:MM)")
     sensors.add_argument("--duration", type=float, default=None, help="simulated minutes to run; default: forever")
     sensors.set_defaults(handler=cmd_simulate_sensors)
+    scenario = simulated.add_parser(
+        "scenario",
+        parents=[site_file],
+        help="a whole day at the sites on their simulated devices, optionally with faults; writes its ground truth",
+    )
+    scenario.add_argument("name", choices=sorted(SCENARIOS), help="; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()))
+    scenario.add_argument("--site", action="append", default=None, help="site id (repeatable); default: all")
+    scenario.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="the site broker the devices use")
+    scenario.add_argument("--seed", type=int, default=1)
+    scenario.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    scenario.add_argument(
+        "--start", default="08:30", help="local start: HH:MM (today), YYYY-MM-DD HH:MM, or a weekday as 'fri 13:00'"
+    )
+    scenario.add_argument("--duration", type=float, default=None, help="simulated minutes; default: to midnight")
+    scenario.add_argument("--truth", type=Path, default=None, help="write the ground truth (JSON) here")
+    scenario.add_argument(
+        "--lead-in",
+        type=float,
+        default=0.0,
+        help="real seconds the devices run idle before the day starts (for a system starting alongside)",
+    )
+    scenario.add_argument(
+        "--uplink-relay",
+        default=None,
+        metavar="LISTEN_PORT:HOST:PORT",
+        help="relay 127.0.0.1:LISTEN_PORT to the central broker HOST:PORT; edge agents connect through it, and "
+        "the uplink-cut scenario cuts it",
+    )
+    scenario.set_defaults(handler=cmd_simulate_scenario)
     device = simulated.add_parser(
         "device",
         parents=[site_file],

@@ -24,6 +24,10 @@ class ScenarioClock:
             raise ValueError("speed must be positive")
         self._origin = self.monotonic()
 
+    def restart(self) -> None:
+        """Simulated time starts again at ``start`` from this moment (after a lead-in)."""
+        self._origin = self.monotonic()
+
     def now(self) -> datetime:
         return self.start + timedelta(seconds=(self.monotonic() - self._origin) * self.speed)
 

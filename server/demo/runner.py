@@ -1,10 +1,11 @@
 """``smartcomplex demo``: the whole system on one machine with embedded defaults.
 
 Starts, in order: a private Mosquitto and a private PostgreSQL in the data directory (from the machine's
-binaries), the migrations, the server (API + ingest), one edge agent per site and the simulated sensors at an
-accelerated clock; prints where to look; and on Ctrl-C (SIGINT) or SIGTERM stops everything it started, in reverse
-order. Every child gets its own session, so a terminal's Ctrl-C reaches only the demo, which then stops the
-children in order; and each child is told by the kernel to stop if the demo itself dies.
+binaries), the migrations, the server (API + ingest), a scenario (by default a day at the Complex) playing every
+device of the site file on simulators at an accelerated clock, and one edge agent per site; prints where to look;
+and on Ctrl-C (SIGINT) or SIGTERM stops everything it started, in reverse order. Every child gets its own session,
+so a terminal's Ctrl-C reaches only the demo, which then stops the children in order; and each child is told by the
+kernel to stop if the demo itself dies.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ from server.db.migrate import apply_migrations
 from server.demo.mosquitto import PrivateMosquitto
 from server.demo.postgres import PrivatePostgres
 from server.demo.services import ServiceError, free_port, port_is_free
+from server.demo.site_copy import write_simulated_site_file
 
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "smartcomplex"
 # Seconds a child gets to stop after SIGTERM before it is killed.
 CHILD_STOP_TIMEOUT_S = 10.0
+# Real seconds the scenario's devices run before the simulated day starts: the edge agents start meanwhile, subscribe
+# to their devices and poll each Modbus device once, so they see the day from its first badge read.
+SCENARIO_LEAD_IN_S = 8.0
 # Linux prctl option: deliver a signal to this process when its parent dies.
 PR_SET_PDEATHSIG = 1
 
@@ -46,6 +51,8 @@ class DemoOptions:
     seed: int = 1
     start: str = "08:30"
     site_file: Path | None = None
+    scenario: str = "day"
+    duration_min: float | None = None  # simulated minutes; None: to the end of the day
 
 
 def _die_with_parent() -> None:
@@ -75,12 +82,17 @@ class ChildProcesses:
         self._children.append((name, process))
         return process
 
-    def first_exited(self) -> tuple[str, int] | None:
+    def first_exited(self, *, finished: frozenset[str] = frozenset()) -> tuple[str, int] | None:
+        """The first child that exited, leaving out those in ``finished`` that ended with code 0 (their job done)."""
         for name, process in self._children:
             code = process.poll()
-            if code is not None:
+            if code is not None and not (code == 0 and name in finished):
                 return name, code
         return None
+
+    def exit_code(self, name: str) -> int | None:
+        """The exit code of the child ``name``, or None while it runs."""
+        return next((process.poll() for child, process in self._children if child == name), None)
 
     def stop_all(self) -> None:
         for name, process in reversed(self._children):
@@ -120,6 +132,8 @@ def _banner(options: DemoOptions, belt: Belt, broker_url: str, conninfo: str) ->
             f"  OpenAPI document:  {api}/openapi.json",
             f"  {space.name}:".ljust(21) + f"{api}/api/v1/sites/{first_site.id}/spaces/{space.id}/occupancy",
             f"  whole {first_site.id}:".ljust(21) + f"{api}/api/v1/sites/{first_site.id}/occupancy",
+            f"  devices' health:   {api}/api/v1/sites/{first_site.id}/devices",
+            f"  ground truth:      {options.data_dir / 'truth.json'} (written when the scenario ends)",
             f"  MQTT broker:       {broker_url}",
             f"  PostgreSQL:        {conninfo}",
             f"  logs:              {options.data_dir / 'logs'}",
@@ -166,21 +180,24 @@ def _run_everything(
     conninfo = database.conninfo(DATABASE_NAME)
     report = apply_migrations(conninfo)
     log.info("database ready: %d migration(s) applied, %d already there", len(report.applied), len(report.already))
-    site_file = [] if options.site_file is None else ["--site-file", str(options.site_file.resolve())]
+    # The site file with every Modbus device on a loopback port, where the scenario serves its simulator.
+    copy = data_dir / "site.yaml"
+    write_simulated_site_file(options.site_file, copy)
+    site_file = ["--site-file", str(copy)]
     server_env = {"SC_DATABASE_URL": conninfo, "SC_MQTT_URL": broker.url}
     server = children.start("server", ["server", "--port", str(options.api_port), *site_file], server_env)
-    for site in belt.sites:
-        edge_env = {"SC_EDGE_SITE_BROKER_URL": broker.url, "SC_EDGE_CENTRAL_BROKER_URL": broker.url}
-        children.start(
-            f"edge-{site.id}",
-            ["edge", "--site", site.id, "--state-dir", str(data_dir / "edge"), *site_file],
-            edge_env,
-        )
+    central_url, relay = broker.url, []
+    if options.scenario == "uplink-cut":  # the edge agents reach the centre through a relay the scenario can cut
+        relay_port = free_port()
+        central_url = f"mqtt://127.0.0.1:{relay_port}"
+        relay = ["--uplink-relay", f"{relay_port}:127.0.0.1:{broker.port}"]
+    duration = [] if options.duration_min is None else ["--duration", str(options.duration_min)]
     children.start(
-        "simulators",
+        "scenario",
         [
             "simulate",
-            "sensors",
+            "scenario",
+            options.scenario,
             "--broker",
             broker.url,
             "--speed",
@@ -189,16 +206,33 @@ def _run_everything(
             str(options.seed),
             "--start",
             options.start,
+            "--truth",
+            str(data_dir / "truth.json"),
+            "--lead-in",
+            str(SCENARIO_LEAD_IN_S),
+            *duration,
+            *relay,
             *site_file,
         ],
         {},
     )
+    for site in belt.sites:
+        edge_env = {"SC_EDGE_SITE_BROKER_URL": broker.url, "SC_EDGE_CENTRAL_BROKER_URL": central_url}
+        children.start(
+            f"edge-{site.id}",
+            ["edge", "--site", site.id, "--state-dir", str(data_dir / "edge"), *site_file],
+            edge_env,
+        )
     if not _wait_for_http(f"http://127.0.0.1:{options.api_port}/api/v1/health", timeout=60, child=server):
         log.error("the server did not answer; see %s", log_dir / "server.log")
         return 1
     print(_banner(options, belt, broker.url, conninfo), flush=True)
+    scenario_over = False
     while not stop.wait(0.5):
-        exited = children.first_exited()
+        exited = children.first_exited(finished=frozenset({"scenario"}))
+        if not scenario_over and children.exit_code("scenario") == 0:
+            scenario_over = True
+            print("The simulated day is over; the system keeps running until Ctrl-C.", flush=True)
         if exited is not None:
             log.error("%s exited with code %d; stopping the demo (see %s)", exited[0], exited[1], log_dir)
             return 1

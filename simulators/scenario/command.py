@@ -10,9 +10,22 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from devices.broker import BrokerAddress
-from devices.site import DAY_NAMES, Belt
+from devices.site import DAY_NAMES, Belt, Device, Site
 from simulators.clock import ScenarioClock
-from simulators.scenario.drivers import DriverRegistry
+from simulators.queue_devices import (
+    QueueDeviceFleet,
+    TicketDispenserSimulator,
+    WindowTerminalSimulator,
+    build_queue_simulators,
+)
+from simulators.scenario.drivers import (
+    DISPENSER_MODEL,
+    TERMINAL_MODEL,
+    DriverFactory,
+    DriverRegistry,
+    TicketDispenserDriver,
+    WindowTerminalDriver,
+)
 from simulators.scenario.errors import ScenarioError
 from simulators.scenario.faults import DEFAULT_FAULT_DELAY, FaultOptions
 from simulators.scenario.plan import SCENARIOS, build_plan
@@ -51,6 +64,16 @@ def parse_start(belt: Belt, text: str, *, today: datetime | None = None) -> Scen
     return ScenarioStart(day, local_instant(day, hour * 60 + minute, belt.tz))
 
 
+def _fleet_driver(fleet: QueueDeviceFleet) -> DriverFactory:
+    def driver(site: Site, device: Device) -> TicketDispenserDriver | WindowTerminalDriver:
+        simulator = fleet.simulator(device.id)
+        if not isinstance(simulator, TicketDispenserSimulator | WindowTerminalSimulator):
+            raise ScenarioError(f"{device.id} is no dispenser or terminal")
+        return simulator
+
+    return driver
+
+
 def run_scenario_command(
     belt: Belt,
     *,
@@ -67,6 +90,7 @@ def run_scenario_command(
     drivers: DriverRegistry | None = None,
     uplink_cut: timedelta = DEFAULT_UPLINK_CUT,
     today: datetime | None = None,
+    lead_in_s: float = 0.0,
 ) -> int:
     """Run one scenario; 0 when it ran, 2 for a bad request (logged in one line), 1 when devices could not start
     or the truth could not be written. Faults start a quarter into ``duration`` (one hour in at most)."""
@@ -109,7 +133,22 @@ def run_scenario_command(
         len(plan.faults),
     )
     clock = ScenarioClock(start=start.begin, speed=speed)
+    # Without drivers given, the site file's MQTT queue devices are simulated here (display boards too, so the
+    # centre's display commands are answered), and the scenario presses their buttons and keys.
+    fleet = (
+        QueueDeviceFleet(
+            build_queue_simulators(
+                [d for site_id in plan.site_ids for d in belt.site(site_id).devices], site_broker, seed=seed, tz=belt.tz
+            )
+        )
+        if drivers is None
+        else None
+    )
+    if fleet is not None:
+        drivers = {model: _fleet_driver(fleet) for model in (DISPENSER_MODEL, TERMINAL_MODEL)}
     try:
+        if fleet is not None:
+            fleet.start()
         report = run_scenario(
             plan,
             belt,
@@ -119,10 +158,14 @@ def run_scenario_command(
             until=until,
             drivers=drivers,
             uplink=uplink_relay,
+            lead_in_s=lead_in_s,
         )
     except ScenarioError as exc:
         log.error("scenario %s: %s", name, exc)
         return 1
+    finally:
+        if fleet is not None:
+            fleet.stop()
     log.info(
         "scenario %s ran %s simulated: %d actions played, %d skipped, %d failed, %d sensor reports",
         name,

@@ -1,0 +1,144 @@
+"""The day scenario end to end, as the demo runs it: every device of the belt simulated, one edge agent per site,
+the server, a private broker and database — a Friday from 08:00 to 21:00 at 720x — scored against its ground truth.
+
+Nothing a device said may be lost on the way: every ticket button pressed is a stored ticket request, every badge
+read a stored access event (or counted as missed by the door controller's event counter), every window opened at a
+terminal a stored terminal event, and each device's sequence numbers are stored without a gap or a repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from devices.site import load_belt
+from server.demo.services import free_port
+from tests.system.demo_process import RunningDemo, get_json
+
+pytestmark = pytest.mark.system
+
+SPEED = "720"  # 13 simulated hours in 65 s
+DAY_MINUTES = "780"  # 08:00 to 21:00 local
+
+
+def test_a_friday_at_the_complex_reaches_the_database_whole(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    demo = RunningDemo(
+        data_dir,
+        free_port(),
+        args=("--speed", SPEED, "--start", "fri 08:00", "--duration", DAY_MINUTES, "--seed", "7"),
+    )
+    try:
+        assert demo.wait_for_banner() > 0
+        _wait_until_every_device_is_online(demo.api)
+        truth_file = data_dir / "truth.json"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not truth_file.exists():
+            time.sleep(1)
+        assert truth_file.exists(), "".join(demo.output[-40:])
+        truth = json.loads(truth_file.read_text(encoding="utf-8"))
+        dsn = _dsn(data_dir)
+        _wait_until_drained(dsn)
+        _check_against_truth(dsn, truth)
+    finally:
+        code = demo.interrupt()
+    assert code == 0, "".join(demo.output[-40:])
+
+
+def _wait_until_every_device_is_online(api: str) -> None:
+    """While the day runs, every device of every site reports online to the server (health via the edge)."""
+    sites = [site.id for site in load_belt().sites]
+    states: dict[str, str] = {}
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        states = {}
+        for site_id in sites:
+            body = get_json(f"{api}/api/v1/sites/{site_id}/devices")
+            states.update({d["id"]: d["health"]["state"] for d in body["devices"]})  # type: ignore[attr-defined]
+        if set(states.values()) == {"online"}:
+            return
+        time.sleep(1)
+    raise AssertionError(f"not every device online: { {k: v for k, v in states.items() if v != 'online'} }")
+
+
+def _dsn(data_dir: Path) -> str:
+    """The demo's database, from the port its private PostgreSQL wrote in its data directory."""
+    pid_file = data_dir / "postgres" / "postmaster.pid"
+    port = int(pid_file.read_text(encoding="utf-8").splitlines()[3])
+    return f"host=127.0.0.1 port={port} user=postgres dbname=smartcomplex"
+
+
+def _count(dsn: str) -> int:
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute(
+            "SELECT (SELECT count(*) FROM occupancy_reading) + (SELECT count(*) FROM device_event)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _wait_until_drained(dsn: str) -> None:
+    """The scenario is over; wait until the stored rows stop growing (the outboxes have drained)."""
+    previous, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        current = _count(dsn)
+        if current != previous:
+            previous, stable_since = current, time.monotonic()
+        elif time.monotonic() - stable_since > 4:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the database kept growing for 60 s after the scenario ended")
+
+
+def _check_against_truth(dsn: str, truth: dict[str, object]) -> None:
+    belt = load_belt()
+    tickets: list[dict[str, object]] = truth["tickets"]  # type: ignore[assignment]
+    card_uses: list[dict[str, object]] = truth["card_uses"]  # type: ignore[assignment]
+    windows: list[dict[str, object]] = truth["windows"]  # type: ignore[assignment]
+    with psycopg.connect(dsn) as connection:
+        requests = Counter(
+            (str(site), str(service))
+            for site, service in connection.execute(
+                "SELECT site_id, data->>'service' FROM device_event WHERE kind = 'ticket_request'"
+            )
+        )
+        reads = connection.execute(
+            "SELECT site_id, coalesce(sum(1 + (data->>'missed')::int), 0) FROM device_event"
+            " WHERE kind = 'access' GROUP BY site_id"
+        ).fetchall()
+        opened = Counter(
+            (str(site), str(window))
+            for site, window in connection.execute(
+                "SELECT site_id, data->>'window' FROM device_event WHERE kind = 'terminal' AND data->>'action' = 'open'"
+            )
+        )
+        sequences: dict[str, list[int]] = defaultdict(list)
+        for device_id, seq in connection.execute(
+            "SELECT device_id, seq FROM occupancy_reading UNION ALL SELECT device_id, seq FROM device_event"
+        ):
+            sequences[str(device_id)].append(int(seq))
+        sensors = {str(row[0]) for row in connection.execute("SELECT DISTINCT device_id FROM occupancy_reading")}
+        rejects = connection.execute("SELECT reason, detail FROM ingest_reject LIMIT 5").fetchall()
+
+    assert rejects == []
+    expected_requests = Counter((str(t["site"]), str(t["service"])) for t in tickets)
+    assert sum(expected_requests.values()) > 100
+    assert requests == expected_requests
+    assert ("enterprise-center", "legal-service") in expected_requests  # the Friday afternoon legal session
+    doors = {(s.id, d.space) for s in belt.sites for d in s.devices if d.model == "modbus-door-controller"}
+    expected_reads = Counter(str(use["site"]) for use in card_uses if (use["site"], use["space"]) in doors)
+    assert sum(expected_reads.values()) > 0
+    assert dict(reads) == dict(expected_reads)
+    assert opened == Counter((str(w["site"]), str(w["window"])) for w in windows)
+    for device_id, seqs in sequences.items():
+        assert sorted(seqs) == list(range(len(seqs))), f"{device_id}: sequence numbers with gaps or repeats"
+    occupancy_devices = {
+        d.id for s in belt.sites for d in s.devices if d.model in {"milesight-vs121", "modbus-people-counter"}
+    }
+    assert sensors == occupancy_devices
