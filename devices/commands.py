@@ -29,7 +29,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from devices.envelope import load_json_object
-from devices.errors import PayloadRejected, RejectReason, preview
+from devices.errors import PayloadRejected, RejectReason, preview, schema_rejection
 
 MAX_COMMAND_BYTES = 8 * 1024
 DEFAULT_COMMAND_TTL = timedelta(seconds=30)
@@ -82,9 +82,7 @@ class Command:
         try:
             return model.model_validate(dict(self.args))
         except ValidationError as exc:
-            first = exc.errors(include_url=False, include_input=False)[0]
-            where = ".".join(["args", *(str(part) for part in first["loc"])])
-            raise PayloadRejected(RejectReason.SCHEMA, f"{where}: {first['msg']}") from None
+            raise schema_rejection(exc.errors(include_url=False, include_input=False), prefix="args") from None
 
 
 def _actions() -> str:
@@ -133,9 +131,7 @@ def decode_command(payload: bytes, *, action: str) -> Command:
     try:
         wire = _CommandWire.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(command)"
-        raise PayloadRejected(RejectReason.SCHEMA, f"{where}: {first['msg']}") from None
+        raise schema_rejection(exc.errors(include_url=False, include_input=False), whole="(command)") from None
     for name in ("issued_at", "expires_at"):
         if getattr(wire, name).utcoffset() is None:
             raise PayloadRejected(RejectReason.SCHEMA, f"{name}: has no UTC offset")

@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from devices.envelope import load_json_object
-from devices.errors import PayloadRejected, RejectReason
+from devices.errors import PayloadRejected, RejectReason, schema_rejection
 
 HealthState = Literal["online", "stale", "offline", "lost"]
 MAX_STATUS_BYTES = 4096
@@ -68,9 +68,7 @@ def decode_status(payload: bytes) -> StatusReport:
     try:
         wire = _StatusWire.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(status)"
-        raise PayloadRejected(RejectReason.SCHEMA, f"{where}: {first['msg']}") from None
+        raise schema_rejection(exc.errors(include_url=False, include_input=False), whole="(status)") from None
     stamps = {}
     for name in ("since", "last_seen", "reported_at"):
         value = getattr(wire, name)

@@ -7,6 +7,7 @@ into :class:`PayloadRejected`, so a consumer logs and counts one exception type 
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 # Details end up in logs and in the reject counters' labels; long ones are cut to this many characters.
 MAX_DETAIL_CHARS = 200
@@ -50,3 +51,11 @@ def preview(value: object, limit: int = 40) -> str:
     """A short ``repr`` of a rejected value for a detail message (the payload itself may be 64 KiB)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def schema_rejection(errors: list[Any], *, prefix: str | None = None, whole: str = "(payload)") -> PayloadRejected:
+    """PayloadRejected(SCHEMA) for the first of a pydantic ValidationError's ``errors(include_url=False,
+    include_input=False)``, naming the field as ``<prefix>.<loc>: <msg>`` (``whole`` when the loc is empty)."""
+    first = errors[0]
+    where = ".".join([*([prefix] if prefix else []), *(str(part) for part in first["loc"])]) or whole
+    return PayloadRejected(RejectReason.SCHEMA, f"{where}: {first['msg']}")

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from devices.envelope import Envelope
-from devices.errors import PayloadRejected, RejectReason, preview
+from devices.errors import PayloadRejected, RejectReason, preview, schema_rejection
 
 ACCESS_SCHEMA = "access.v1"
 DOOR_SCHEMA = "door.v1"
@@ -113,6 +113,4 @@ def validate_event(envelope: Envelope) -> _Wire:
     try:
         return model.model_validate(envelope.data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(["data", *(str(part) for part in first["loc"])])
-        raise PayloadRejected(RejectReason.SCHEMA, f"{where}: {first['msg']}") from None
+        raise schema_rejection(exc.errors(include_url=False, include_input=False), prefix="data") from None

@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from devices.envelope import Envelope
-from devices.errors import PayloadRejected, RejectReason, preview
+from devices.errors import PayloadRejected, RejectReason, preview, schema_rejection
 
 OCCUPANCY_SCHEMA = "occupancy.v1"
 MAX_COUNT = 2**31 - 1
@@ -122,9 +122,7 @@ def occupancy_from_envelope(envelope: Envelope) -> OccupancyReading:
     try:
         wire = _OccupancyWire.model_validate(envelope.data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(["data", *(str(part) for part in first["loc"])])
-        raise PayloadRejected(RejectReason.SCHEMA, f"{where}: {first['msg']}") from None
+        raise schema_rejection(exc.errors(include_url=False, include_input=False), prefix="data") from None
     try:
         return OccupancyReading(
             people=wire.people,
