@@ -8,6 +8,7 @@ A second run keeps the ports of the first where they are still free.
 
 from __future__ import annotations
 
+import random
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,36 @@ from typing import Any
 import yaml
 
 from devices.site import SHIPPED_SITE_FILE, Belt, load_belt
-from server.demo.services import free_port, port_is_free
+from server.demo.services import port_is_free
 
 LOOPBACK = "127.0.0.1"
 HEADER = (
     "# Written by `smartcomplex demo` from {source}: the same belt, with every Modbus device moved to loopback,\n"
     "# where the demo's simulators serve it. Regenerated on every demo run; edit the source file instead.\n"
 )
+
+
+# Simulated Modbus devices listen below the kernel's ephemeral range, so that no outgoing connection of the running
+# system (which takes its local port from that range) can take a device's port between writing the copy and serving it.
+DEVICE_PORTS_FROM = 15000
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def device_port(taken: set[int], rng: random.Random) -> int:
+    """A free TCP port on loopback below the ephemeral range and not in ``taken``."""
+    upper = max(DEVICE_PORTS_FROM + 100, _ephemeral_start())
+    for _ in range(1000):
+        port = rng.randrange(DEVICE_PORTS_FROM, upper)
+        if port not in taken and port_is_free(port):
+            return port
+    raise OSError(f"no free port in {DEVICE_PORTS_FROM}..{upper - 1} for a simulated device")
 
 
 def _source_text(source: Path | None) -> tuple[str, str]:
@@ -54,15 +78,14 @@ def write_simulated_site_file(source: Path | None, copy: Path) -> Belt:
     document: dict[str, Any] = yaml.safe_load(text)
     previous = _previous_ports(copy)
     taken: set[int] = set()
+    rng = random.Random()
     for site in document["sites"]:
         for device in site.get("devices", []) or []:
             if device.get("transport") != "modbus":
                 continue
             port = previous.get(device["id"])
             if port is None or port in taken or not port_is_free(port):
-                port = free_port()
-                while port in taken:
-                    port = free_port()
+                port = device_port(taken, rng)
             taken.add(port)
             device["host"], device["port"], device["unit"] = LOOPBACK, port, 1
     copy.parent.mkdir(parents=True, exist_ok=True)

@@ -41,3 +41,11 @@ def test_a_bad_source_file_is_refused_before_anything_is_written(tmp_path: Path)
     with pytest.raises(SiteFileError):
         write_simulated_site_file(source, tmp_path / "site.yaml")
     assert not (tmp_path / "site.yaml").exists()
+
+
+def test_device_ports_lie_below_the_ephemeral_range_so_outgoing_connections_never_take_them(tmp_path: Path) -> None:
+    copy = write_simulated_site_file(None, tmp_path / "site.yaml")
+    ephemeral_start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [d.port for s in copy.sites for d in s.devices if d.transport == "modbus"]
+    assert ports
+    assert all(port is not None and 15000 <= port < ephemeral_start for port in ports)
