@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from devices.envelope import load_json_object
 from devices.errors import PayloadRejected, RejectReason, preview, schema_rejection
+from devices.timestamps import utc_text
 
 MAX_COMMAND_BYTES = 8 * 1024
 DEFAULT_COMMAND_TTL = timedelta(seconds=30)
@@ -89,10 +90,6 @@ def _actions() -> str:
     return ", ".join(sorted(ARGS_OF_ACTION))
 
 
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
 def new_command(
     command_id: str, action: str, args: Mapping[str, Any], *, now: datetime, ttl: timedelta = DEFAULT_COMMAND_TTL
 ) -> Command:
@@ -108,8 +105,8 @@ def new_command(
 def encode_command(command: Command) -> bytes:
     document = {
         "command_id": command.command_id,
-        "issued_at": _ts(command.issued_at),
-        "expires_at": _ts(command.expires_at),
+        "issued_at": utc_text(command.issued_at),
+        "expires_at": utc_text(command.expires_at),
         "args": dict(command.args),
     }
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

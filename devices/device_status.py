@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from devices.envelope import load_json_object
 from devices.errors import PayloadRejected, RejectReason, schema_rejection
+from devices.timestamps import utc_text
 
 HealthState = Literal["online", "stale", "offline", "lost"]
 MAX_STATUS_BYTES = 4096
@@ -38,7 +39,7 @@ class StatusReport:
 def _ts(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return utc_text(value)
 
 
 def encode_status(report: StatusReport) -> bytes:

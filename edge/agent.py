@@ -20,7 +20,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from devices.broker import BrokerAddress
@@ -28,6 +28,7 @@ from devices.errors import PayloadRejected
 from devices.mqtt_link import InboundMessage, MqttLink, RetainedStatus
 from devices.readings import OCCUPANCY_SCHEMA, occupancy_data
 from devices.site import Device, Site
+from devices.timestamps import utc_now
 from devices.topics import WIRE_VERSION, Channel, agent_status_topic
 from edge.command_handler import CommandHandler
 from edge.commands import CommandRouter
@@ -48,10 +49,6 @@ log = logging.getLogger(__name__)
 UNENCODABLE = "unencodable"
 # How often device health is re-evaluated (a device goes stale when its report is overdue), in seconds.
 HEALTH_TICK_S = 1.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class EdgeAgent:

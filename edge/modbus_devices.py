@@ -26,12 +26,13 @@ from typing import Protocol
 from devices.catalogue import DOOR_CONTROLLER_MODEL, LED_BOARD_MODEL, PEOPLE_COUNTER_MODEL
 from devices.registers import RegisterMap
 from devices.site import Device, Site
+from devices.timestamps import utc_now
 from edge.command_handler import CommandHandler
 from edge.device_health import DeviceHealth
 from edge.modbus_board import LedBoardAdapter
 from edge.modbus_counter import PeopleCounterAdapter
 from edge.modbus_door import CardCounterStore, DoorControllerAdapter
-from edge.modbus_poller import Clock, DevicePoller, PointSnapshot, PollScheduler, utc_now
+from edge.modbus_poller import Clock, DevicePoller, PointSnapshot, PollScheduler
 from edge.modbus_reader import DEFAULT_TIMEOUT_S, PymodbusReader, RegisterClient
 from edge.modbus_runtime import ModbusRuntime
 from edge.sink import EnvelopeSink

@@ -18,12 +18,13 @@ import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Literal
 
 from devices.codec import CodecError, PointValue, decode_block
 from devices.registers import RegisterMap, Table
+from devices.timestamps import utc_now
 from edge.modbus_reader import DeviceFault, DeviceUnreachable, RegisterReader
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,6 @@ class PointSnapshot:
         if self.taken_at.utcoffset() is None:
             raise ValueError(f"snapshot of {self.device_id!r}: taken_at {self.taken_at!r} is naive")
         object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -20,13 +20,14 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from devices.commands import Command, DisplayArgs, PrintArgs
 from devices.errors import PayloadRejected, RejectReason, preview
 from devices.events import TERMINAL_SCHEMA, TICKET_REQUEST_SCHEMA, TerminalData, TicketRequestData, event_data
 from devices.mqtt_link import MqttLink
 from devices.site import Device, Site, SiteLookupError
+from devices.timestamps import utc_now
 from devices.topics import Channel
 from devices.vendors.queue_devices import (
     BOARD_MODEL,
@@ -61,10 +62,6 @@ MAX_CLOCK_AHEAD = timedelta(seconds=60)
 MAX_MESSAGE_AGE = timedelta(days=7)  # how long the site broker keeps the agent's persistent session
 
 Answer = TicketPrinted | PrintFailed | DisplayShown
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def publisher_for(link: MqttLink) -> PublishToDevice:

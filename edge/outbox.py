@@ -29,11 +29,12 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from devices.confirmations import SeqRange
 from devices.envelope import Envelope, encode_envelope
+from devices.timestamps import utc_now
 from devices.topics import TOPIC_ROOT, agent_status_topic, device_topic
 from edge.sink import Outgoing
 
@@ -59,10 +60,6 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS outbox_counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
 _DROPPED = "dropped_telemetry"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class OutboxError(Exception):

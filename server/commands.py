@@ -19,13 +19,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from psycopg_pool import ConnectionPool
 
 from devices.commands import DEFAULT_COMMAND_TTL, encode_command, new_command
 from devices.site import Belt
+from devices.timestamps import utc_now
 from devices.topics import Channel, device_topic
 from server.db.commands import CommandRecord, get_command, insert_command, mark_unanswered
 
@@ -51,19 +52,19 @@ class CommandError(Exception):
 
 
 class UnknownDevice(CommandError):
-    pass
+    """No such site or device in the site file (HTTP 404)."""
 
 
 class UnknownCommand(CommandError):
-    pass
+    """No command with that id was ever issued (HTTP 404)."""
 
 
 class CommandRefused(CommandError):
-    pass
+    """The action is not one the device's model takes, or its args are wrong (HTTP 422)."""
 
 
 class BrokerUnavailable(CommandError):
-    pass
+    """The broker did not take the command in time; the stored row stays 'sent' (HTTP 503)."""
 
 
 class CommandLink(Protocol):
@@ -75,10 +76,6 @@ class CommandLink(Protocol):
     def publish_and_wait(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, timeout: float = 5.0
     ) -> bool: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_command_id() -> str:

@@ -10,13 +10,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import ClassVar, TypedDict
 from zoneinfo import ZoneInfo
 
 from devices.broker import BrokerAddress
 from devices.mqtt_link import InboundMessage, MqttLink
 from devices.site import Device
+from devices.timestamps import utc_now
 from devices.vendors.queue_devices import QueueMessage, command_topic, encode_queue_message
 from devices.vendors.queue_wire import MAX_QUEUE_PAYLOAD_BYTES, MAX_SEQ
 
@@ -24,10 +25,6 @@ log = logging.getLogger(__name__)
 
 DEVICE_TZ = ZoneInfo("Asia/Shanghai")  # set at installation; every site of the belt is in Shanghai
 GARBAGE_KINDS = ("not_utf8", "truncated", "array", "unknown_type", "no_time", "nan", "empty", "oversized")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Header(TypedDict):
@@ -134,6 +131,7 @@ class QueueDeviceSimulator:
     # -- for subclasses -----------------------------------------------------------------------------------------
 
     def _heartbeat(self, header: Header) -> QueueMessage:
+        """The model's heartbeat message; every model overrides it."""
         raise NotImplementedError
 
     def _on_set(self, payload: bytes) -> None:

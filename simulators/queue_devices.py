@@ -28,6 +28,7 @@ from devices.broker import BrokerAddress
 from devices.errors import PayloadRejected
 from devices.events import TerminalAction
 from devices.site import Device, Site
+from devices.timestamps import utc_now
 from devices.vendors.queue_devices import (
     BOARD_MODEL,
     DISPENSER_MODEL,
@@ -49,7 +50,7 @@ from devices.vendors.queue_devices import (
 )
 from devices.vendors.ticket_dispenser import PaperState, print_request_id
 from devices.vendors.window_terminal import TERMINAL_KEYS
-from simulators.queue_device_base import DEVICE_TZ, Header, QueueDeviceSimulator, utc_now
+from simulators.queue_device_base import DEVICE_TZ, Header, QueueDeviceSimulator
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -25,6 +25,7 @@ from devices.broker import BrokerAddress
 from devices.confirmations import confirmation_topic, encode_confirmation
 from devices.mqtt_link import InboundMessage, MqttLink, MqttLinkError
 from devices.site import Belt
+from devices.timestamps import utc_now
 from devices.topics import WIRE_VERSION, Channel, channel_subscription, event_subscription
 from server.db.errors import DatabaseError
 from server.db.readings import StoredReading, insert_readings
@@ -45,10 +46,6 @@ BATCH_LINGER_S = 0.02
 # Backoff between attempts to reach the database after a failure (seconds): 0.5 doubling to 10.
 DB_RETRY_MIN_S = 0.5
 DB_RETRY_MAX_S = 10.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)

@@ -16,11 +16,11 @@ import pytest
 from devices.commands import encode_command, new_command
 from devices.registers import WordOrder
 from devices.site import Site, parse_belt
+from devices.timestamps import utc_now
 from devices.topics import Channel, device_topic
 from edge.commands import CommandRouter
 from edge.device_health import DeviceHealth
 from edge.modbus_devices import ModbusDevices
-from edge.modbus_poller import utc_now
 from edge.sink import DeviceStatus, Outgoing
 from simulators.modbus_device import Fault
 from simulators.modbus_models import DoorControllerSimulator, LedBoardSimulator, PeopleCounterSimulator
