@@ -74,6 +74,10 @@ class MasterWrite:
     values: tuple[int, ...]
 
 
+# Seconds a closing listener waits for connections it already accepted to get their transports.
+_ACCEPT_SETTLE_S = 0.05
+
+
 def _sim_data(register_map: RegisterMap, table: Table) -> list[SimData]:
     points = register_map.points_in(table)
     if table.holds_bits:
@@ -190,8 +194,17 @@ class ModbusDeviceSimulator:
 
     async def _close_listener(self) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            await server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus leaves it unannotated
+        if server is None:
+            return
+        listener = server.transport
+        if isinstance(listener, asyncio.Server):
+            # Stop accepting first and let a connection accepted a moment ago get its transport: closing the server
+            # between the two steps leaks the accepted socket (CPython 3.11; simulators/netfault.py does the same).
+            loop = asyncio.get_running_loop()
+            for sock in listener.sockets:
+                loop.remove_reader(sock.fileno())
+            await asyncio.sleep(_ACCEPT_SETTLE_S)
+        await server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus leaves it unannotated
 
     def _call_in_loop(self, step: Callable[[], Coroutine[None, None, None]]) -> None:
         loop = self._loop
