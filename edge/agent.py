@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import Counter
@@ -189,19 +190,18 @@ class EdgeAgent:
     def _on_vendor_message(self, message: InboundMessage) -> None:
         sensor = self._sensors.get(message.topic)
         adapter = self._queue_devices.get(message.topic)
+        interpret: Callable[[bytes], tuple[Outgoing, ...]]
+        if sensor is not None:
+            device_id, interpret = sensor.id, functools.partial(self._occupancy, sensor)
+        elif adapter is not None:
+            device_id, interpret = adapter.device.id, adapter.handle
+        else:
+            self._reject(message, "unknown_topic", f"no device publishes on {message.topic}")
+            return
         try:
-            if sensor is not None:
-                items: tuple[Outgoing, ...] = (self._occupancy(sensor, message.payload),)
-                device_id = sensor.id
-            elif adapter is not None:
-                items = adapter.handle(message.payload)
-                device_id = adapter.device.id
-            else:
-                self._reject(message, "unknown_topic", f"no device publishes on {message.topic}")
-                return
+            items = interpret(message.payload)
         except PayloadRejected as exc:
-            owner = sensor.id if sensor is not None else adapter.device.id if adapter is not None else "?"
-            self._reject(message, exc.reason, f"{owner}: {exc.detail}")
+            self._reject(message, exc.reason, f"{device_id}: {exc.detail}")
             return
         try:
             for item in items:
@@ -221,10 +221,10 @@ class EdgeAgent:
         self.redeliveries += message.dup
         self._site.ack(message.mid, message.qos)
 
-    def _occupancy(self, device: Device, payload: bytes) -> Outgoing:
+    def _occupancy(self, device: Device, payload: bytes) -> tuple[Outgoing, ...]:
         observed_at, reading = parse_occupancy(model=device.model, payload=payload)
         self.health.seen(device.id, self._clock())
-        return Outgoing(
+        item = Outgoing(
             device_id=device.id,
             channel=Channel.EVENT,
             name="occupancy",
@@ -232,6 +232,7 @@ class EdgeAgent:
             observed_at=observed_at,
             data=occupancy_data(reading),
         )
+        return (item,)
 
     def _reject(self, message: InboundMessage, reason: str, detail: str) -> None:
         """Log and count a bad message and acknowledge it, since it would be just as bad next time."""
