@@ -15,7 +15,8 @@ from devices.broker import parse_broker_url
 from devices.mqtt_link import MqttLink
 from devices.site import Belt, load_belt
 from server.api.errors import install_error_handlers
-from server.api.routes import commands, devices, health, occupancy, sites
+from server.api.routes import accounts, auth, commands, devices, health, notices, occupancy, policies, sites
+from server.clock import clock_for
 from server.commands import CommandService
 from server.ingest.service import IngestService
 from server.settings import ServerSettings
@@ -90,10 +91,16 @@ def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI
     )
     app.state.settings = settings
     app.state.belt = belt
+    app.state.clock = clock_for(settings.simulated_clock_file)
     app.include_router(health.router)
     app.include_router(sites.router)
     app.include_router(occupancy.router)
     app.include_router(devices.router)
     app.include_router(commands.router)
+    # Issue 4's routers (one line each, in this block):
+    app.include_router(auth.router)
+    app.include_router(accounts.router)
+    app.include_router(notices.router)
+    app.include_router(policies.router)
     install_error_handlers(app)
     return app

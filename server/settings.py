@@ -37,3 +37,26 @@ class ServerSettings(BaseSettings):
     command_ttl_s: float = Field(default=30.0, gt=0, le=3600)
     # Past its expiry plus this, a command with no answer reads as "unanswered" (seconds; see server/commands.py).
     command_answer_grace_s: float = Field(default=15.0, ge=0, le=600)
+    # A demo's simulated clock (devices/clock_anchor.py, written by the scenario); None: the wall clock.
+    simulated_clock_file: Path | None = None
+    # The release scheduler (server/release/): any number of replicas may run it on one database.
+    scheduler_enabled: bool = True
+    scheduler_id: str | None = Field(default=None, description="names this replica in room_schedule; None: random")
+    # Default release mode of spaces without a policy row: enforce, shadow or off.
+    release_default_mode: Literal["off", "shadow", "enforce"] = "enforce"
+    # How often a space is looked at between deadlines, on the server's clock (seconds): with a booking in
+    # progress or people present, and otherwise.
+    scheduler_active_cadence_s: float = Field(default=30.0, gt=0, le=600)
+    scheduler_idle_cadence_s: float = Field(default=120.0, gt=0, le=3600)
+    # The scheduler sleeps at most this long on the wall clock, so it notices deadlines other replicas set (s).
+    scheduler_max_sleep_s: float = Field(default=1.0, gt=0, le=60)
+    # Bearer tokens from POST /api/v1/auth/token last this long on the wall clock (hours).
+    token_ttl_h: float = Field(default=24 * 7, gt=0)
+    # Booking rules per role (residents; Party branch organisers): future bookings held at once, days ahead.
+    resident_max_active_bookings: int = Field(default=4, ge=0)
+    organiser_max_active_bookings: int = Field(default=60, ge=0)
+    resident_booking_horizon_days: int = Field(default=30, ge=1)
+    organiser_booking_horizon_days: int = Field(default=120, ge=1)
+    # Longest booking (hours) and the booking grid (minutes): starts and ends on multiples of it, local time.
+    max_booking_h: float = Field(default=8.0, gt=0, le=24)
+    booking_grid_min: int = Field(default=15, ge=1, le=60)

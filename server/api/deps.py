@@ -8,10 +8,14 @@ from typing import Annotated
 
 import psycopg
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
 from devices.site import Belt, Site, Space
+from server.clock import Clock, ClockNotReady
 from server.commands import CommandService
+from server.db.accounts import account_for_token
+from server.domain.accounts import Account, Role
 from server.settings import ServerSettings
 
 
@@ -69,3 +73,57 @@ def get_commands(request: Request) -> CommandService:
 
 
 CommandsDep = Annotated[CommandService, Depends(get_commands)]
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def get_booking_now(clock: ClockDep) -> datetime:
+    """Now on the server's clock (the simulated one in a demo); 503 until a simulated clock has started."""
+    try:
+        return clock.now()
+    except ClockNotReady as exc:
+        raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "1"}) from None
+
+
+BookingNowDep = Annotated[datetime, Depends(get_booking_now)]
+
+_bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/token")
+
+
+def get_account(
+    connection: ConnectionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Account:
+    """The account whose bearer token came with the request; 401 without a valid one."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(status_code=401, detail="log in first", headers={"WWW-Authenticate": "Bearer"})
+    account = account_for_token(connection, credentials.credentials, now=datetime.now(UTC))
+    if account is None:
+        raise HTTPException(
+            status_code=401, detail="unknown, expired or revoked token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return account
+
+
+AccountDep = Annotated[Account, Depends(get_account)]
+
+
+def get_staff(account: AccountDep) -> Account:
+    if not account.acts_for_others:
+        raise HTTPException(status_code=403, detail="staff or administrators only")
+    return account
+
+
+def get_admin(account: AccountDep) -> Account:
+    if account.role is not Role.ADMIN:
+        raise HTTPException(status_code=403, detail="administrators only")
+    return account
+
+
+StaffDep = Annotated[Account, Depends(get_staff)]
+AdminDep = Annotated[Account, Depends(get_admin)]

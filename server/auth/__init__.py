@@ -1,0 +1,1 @@
+"""Passwords and bearer tokens: how an account proves who it is."""
