@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from devices.catalogue import MODBUS_MODELS
 from devices.site import Belt, SiteFileError, load_belt
 from devices.vendors.queue_devices import QUEUE_MODELS
+from server.cli_accounts import add_accounts_commands
 from server.db.errors import DatabaseError
 
 log = logging.getLogger("smartcomplex")
@@ -290,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     device.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="MQTT models: the site broker")
     device.add_argument("--seed", type=int, default=0)
     device.set_defaults(handler=cmd_simulate_device)
+
+    add_accounts_commands(commands, site_file=site_file)
 
     db = commands.add_parser("db", help="database administration")
     db_commands = db.add_subparsers(dest="what", required=True, metavar="WHAT")

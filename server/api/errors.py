@@ -8,6 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from server.commands import BrokerUnavailable, CommandError, CommandRefused, UnknownCommand, UnknownDevice
+from server.db.accounts import AccountExists
+from server.db.notices import NoticeGone, UnknownNotice
+from server.db.policies import InvalidPolicy
+from server.domain.accounts import Forbidden
 
 STATUS_OF_COMMAND_ERROR: Mapping[type[CommandError], int] = {
     UnknownDevice: 404,
@@ -25,5 +29,22 @@ async def _command_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 
+# Accounts, notices and release policies: (error, status, the contract's code), answered {"detail", "code"}.
+CODED_ACCOUNT_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
+    (AccountExists, 409, "account_exists"),
+    (Forbidden, 403, "forbidden"),
+    (InvalidPolicy, 422, "bad_policy"),
+    (UnknownNotice, 404, "not_found"),
+    (NoticeGone, 410, "gone"),
+)
+
+
+async def _coded_account_error(_request: Request, exc: Exception) -> JSONResponse:
+    status, code = next(((s, c) for kind, s, c in CODED_ACCOUNT_ERRORS if isinstance(exc, kind)), (500, "internal"))
+    return JSONResponse({"detail": str(exc), "code": code}, status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CommandError, _command_error)
+    for kind, _status, _code in CODED_ACCOUNT_ERRORS:
+        app.add_exception_handler(kind, _coded_account_error)

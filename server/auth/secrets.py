@@ -41,12 +41,13 @@ def verify_password(password: str, stored: str | None) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
+        expected = _unb64(digest)  # binascii.Error (a ValueError) on a damaged hash: it verifies nothing
         candidate = hashlib.scrypt(
             password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), maxmem=64 * 2**20
         )
     except ValueError:
         return False
-    return hmac.compare_digest(candidate, _unb64(digest))
+    return hmac.compare_digest(candidate, expected)
 
 
 def new_token() -> str:

@@ -59,6 +59,10 @@ def test_simulators_are_built_for_the_queue_devices_of_a_site_only(site: Site) -
     assert sorted((type(s).__name__, s.device.id) for s in simulators) == sorted(
         [("TicketDispenserSimulator", "complex-ticket-dispenser"), ("DisplayBoardSimulator", "complex-waiting-display")]
         + [("WindowTerminalSimulator", f"complex-window-{n}-terminal") for n in range(1, 5)]
+        + [
+            ("DisplayBoardSimulator", f"complex-{room}-panel")
+            for room in ("sharing-space", "party-school", "council-hall")
+        ]
     )
 
 
