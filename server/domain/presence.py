@@ -35,7 +35,7 @@ class SpaceView:
 
     def __init__(self, evidence: SpaceEvidence) -> None:
         self.evidence = evidence
-        self.readings = sorted(evidence.readings, key=lambda r: (r.at, r.device_id))
+        self.readings = sorted(evidence.readings, key=lambda r: (r.at, r.device_id, r.seq))
         self.badge_ins = sorted(evidence.badge_ins, key=lambda b: b.at)
 
     @property
@@ -92,8 +92,15 @@ class SpaceView:
         return max(times, default=None)
 
     def empty_since(self, last_people: datetime, now: datetime) -> datetime | None:
-        """When the space was first seen empty after ``last_people``: the first reading after it (all readings after
-        it count nobody, since ``last_people`` is the last sighting); None when no sensor has reported since."""
+        """When the space was first seen empty after ``last_people``: the first reading after the last reading of
+        people (all later readings count nobody, since ``last_people`` is the last sighting); None when no sensor has
+        reported since. "After" is in report order: the first empty report may carry the same second."""
+        last = max(
+            (i for i, r in enumerate(self.readings) if r.people > 0 and r.at == last_people),
+            default=None,
+        )
+        if last is not None:
+            return next((r.at for r in self.readings[last + 1 :] if r.at <= now), None)
         return next((r.at for r in self.readings if last_people < r.at <= now), None)
 
     def covered(self, since: datetime, now: datetime) -> bool:

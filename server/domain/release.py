@@ -182,13 +182,19 @@ class _Rules:
         if not self.view.has_sensors and policy.release_without_sensor:
             evidence["rule"] = "no sensor in this space: released on a missing check-in alone (policy)"
         elif presence.presence is Presence.UNKNOWN:
-            why = f"presence unknown: {presence.reason}" if self.view.has_sensors else presence.reason
+            # A stable reason (no ages in it): the audit trail records a withheld release once per reason.
+            why = (
+                f"presence unknown: no fresh reading from {', '.join(presence.stale_sensors)}"
+                if self.view.has_sensors
+                else presence.reason
+            )
+            evidence["presence_detail"] = presence.reason
             self.actions.append(Withheld(booking.id, why, evidence))
             return
         elif presence.presence is Presence.PRESENT:
             # People counted now, but none seen since the check-in window opened: they came before it (the previous
             # booking's people, or people with no booking). Not this booking's no-show to call.
-            self.actions.append(Withheld(booking.id, f"people present: {presence.reason}", evidence))
+            self.actions.append(Withheld(booking.id, "people present since before the check-in window", evidence))
             return
         if policy.mode is PolicyMode.SHADOW:
             if booking.shadow_release_at is None:

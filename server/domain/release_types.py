@@ -80,6 +80,9 @@ class SensorReading:
     device_id: str
     at: datetime
     people: int
+    # The device's report number: orders two reports stamped with the same second (device clocks report whole
+    # seconds; at a demo's 720x one second is 12 simulated minutes).
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,7 +144,8 @@ def test_a_stale_sensor_withholds_the_release() -> None:
     assert kinds(decision) == ["Withheld"]
     withheld = decision.actions[0]
     assert isinstance(withheld, Withheld)
-    assert "stale" in withheld.reason
+    assert withheld.reason == f"presence unknown: no fresh reading from {SENSOR}"
+    assert "stale" in withheld.evidence["presence_detail"]
     assert decision.state.presence.presence is Presence.UNKNOWN
 
 
@@ -356,3 +357,23 @@ def test_the_room_state_says_why_and_a_stale_sensor_is_never_free() -> None:
     )
     assert in_use.state is RoomStateName.IN_USE
     assert in_use.booking_id == 1
+
+
+def test_an_empty_report_in_the_same_second_as_the_last_people_counts_from_that_second() -> None:
+    """Device clocks stamp whole seconds: the report order (seq) says which of two same-second reports came last."""
+    checked = booking(status=BookingStatus.CHECKED_IN, checked_in_at=START, end=START + timedelta(hours=2))
+    left = START + minutes(20)
+    now = left + minutes(16)
+    evidence = SpaceEvidence(
+        sensors=(SENSOR,),
+        readings=(
+            SensorReading(SENSOR, left, 0, seq=11),
+            SensorReading(SENSOR, left, 3, seq=10),
+            *[SensorReading(SENSOR, left + minutes(k), 0, seq=11 + k) for k in range(1, 17)],
+        ),
+    )
+    decision = evaluate(now, [checked], evidence)
+    assert kinds(decision) == ["EndEarly"]
+    end_early = decision.actions[0]
+    assert isinstance(end_early, EndEarly)
+    assert end_early.emptied_at == left
