@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import anyio
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
@@ -15,10 +16,27 @@ from devices.broker import parse_broker_url
 from devices.mqtt_link import MqttLink
 from devices.site import Belt, load_belt
 from server.api.errors import install_error_handlers
-from server.api.routes import accounts, auth, commands, devices, health, notices, occupancy, policies, sites
+from server.api.routes import (
+    accounts,
+    auth,
+    availability,
+    booking_actions,
+    bookings,
+    commands,
+    devices,
+    health,
+    notices,
+    occupancy,
+    policies,
+    release_report,
+    rooms,
+    sites,
+    waitlist,
+)
 from server.clock import clock_for
 from server.commands import CommandService
 from server.ingest.service import IngestService
+from server.release.scheduler import ReleaseScheduler
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +57,8 @@ def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI
             name="api",
         )
         pool.open(wait=False)
+        # Requests wait for a connection on the event loop, as many at a time as the pool has (api/deps.py).
+        app.state.connection_slots = anyio.Semaphore(pool.max_size)
         ingest = None
         if settings.ingest_enabled:
             ingest = IngestService(
@@ -74,9 +94,23 @@ def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI
         app.state.pool = pool
         app.state.ingest = ingest
         app.state.commands = command_service
+        # The release scheduler has a connection of its own: its transactions hold a space's row while it decides.
+        scheduler = None
+        if settings.scheduler_enabled:
+            scheduler = ReleaseScheduler(
+                belt=belt,
+                conninfo=settings.database_url,
+                clock=app.state.clock,
+                settings=settings,
+                commands=command_service,
+            )
+            scheduler.start()
+        app.state.scheduler = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if command_link is not None:
                 command_link.stop()
             if ingest is not None:
@@ -102,5 +136,11 @@ def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI
     app.include_router(accounts.router)
     app.include_router(notices.router)
     app.include_router(policies.router)
+    app.include_router(rooms.router)
+    app.include_router(release_report.router)
+    app.include_router(bookings.router)
+    app.include_router(booking_actions.router)
+    app.include_router(waitlist.router)
+    app.include_router(availability.router)
     install_error_handlers(app)
     return app

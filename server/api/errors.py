@@ -9,9 +9,12 @@ from fastapi.responses import JSONResponse
 
 from server.commands import BrokerUnavailable, CommandError, CommandRefused, UnknownCommand, UnknownDevice
 from server.db.accounts import AccountExists
+from server.db.bookings import SlotTaken
 from server.db.notices import NoticeGone, UnknownNotice
 from server.db.policies import InvalidPolicy
 from server.domain.accounts import Forbidden
+from server.domain.bookings import BookingRuleError, NotFound
+from server.domain.timefmt import utc_text
 
 STATUS_OF_COMMAND_ERROR: Mapping[type[CommandError], int] = {
     UnknownDevice: 404,
@@ -44,7 +47,20 @@ async def _coded_account_error(_request: Request, exc: Exception) -> JSONRespons
     return JSONResponse({"detail": str(exc), "code": code}, status_code=status)
 
 
+# Bookings and waitlists: a broken booking rule (its code names the rule), a taken slot (naming the booking in the
+# way), and anything not found or not visible to the caller.
+async def _booking_error(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, BookingRuleError):
+        return JSONResponse({"detail": exc.detail, "code": exc.code.value}, status_code=422)
+    if isinstance(exc, SlotTaken):
+        conflict = {"start": utc_text(exc.start), "end": utc_text(exc.end)}
+        return JSONResponse({"detail": str(exc), "code": "slot_taken", "conflict": conflict}, status_code=409)
+    return JSONResponse({"detail": str(exc), "code": "not_found"}, status_code=404)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CommandError, _command_error)
     for kind, _status, _code in CODED_ACCOUNT_ERRORS:
         app.add_exception_handler(kind, _coded_account_error)
+    for booking_error in (BookingRuleError, SlotTaken, NotFound):
+        app.add_exception_handler(booking_error, _booking_error)
