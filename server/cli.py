@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -23,6 +24,9 @@ from devices.site import Belt, SiteFileError, load_belt
 from devices.vendors.queue_devices import QUEUE_MODELS
 from server.cli_accounts import add_accounts_commands
 from server.db.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from simulators.scenario.booking_client import BookingApi
 
 log = logging.getLogger("smartcomplex")
 
@@ -149,6 +153,29 @@ def cmd_simulate_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def _booking_api(args: argparse.Namespace) -> BookingApi | None:
+    """The scenario's bookings API from --api, --api-token-file and --clock-file (all three or none); exit 2 with
+    one line when they cannot be used."""
+    from simulators.scenario.booking_client import BookingApi
+
+    given = [args.api, args.api_token_file, args.clock_file]
+    if all(value is None for value in given):
+        return None
+    problem = None
+    if any(value is None for value in given):
+        problem = "--api, --api-token-file and --clock-file go together"
+    else:
+        try:
+            token = args.api_token_file.read_text(encoding="utf-8").strip()
+            problem = None if token else f"the API token file {args.api_token_file} is empty"
+        except OSError as exc:
+            problem = f"cannot read the API token: {exc}"
+    if problem is not None:
+        print(f"smartcomplex: {problem}", file=sys.stderr)
+        raise SystemExit(2)
+    return BookingApi(url=args.api.rstrip("/"), token=token, clock_file=args.clock_file)
+
+
 def cmd_simulate_scenario(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
@@ -157,6 +184,7 @@ def cmd_simulate_scenario(args: argparse.Namespace) -> int:
     from simulators.scenario import run_scenario_command
 
     belt = _load_belt(args.site_file)
+    booking_api = _booking_api(args)
     relay: TcpRelay | None = None
     if args.uplink_relay is not None:
         try:
@@ -180,10 +208,29 @@ def cmd_simulate_scenario(args: argparse.Namespace) -> int:
             stop=_stop_on_signals(),
             uplink_relay=relay,
             lead_in_s=args.lead_in,
+            booking_api=booking_api,
         )
     finally:
         if relay is not None:
             relay.stop()
+
+
+def cmd_score_releases(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from server.scoring.releases import run_score_releases
+    from server.settings import ServerSettings
+
+    settings = ServerSettings() if args.database_url is None else ServerSettings(database_url=args.database_url)
+    if args.latency_allowance_s < 0:
+        print("smartcomplex: --latency-allowance-s must not be negative", file=sys.stderr)
+        return 2
+    return run_score_releases(
+        args.truth,
+        settings.database_url,
+        default_mode=settings.release_default_mode,
+        latency_allowance=timedelta(seconds=args.latency_allowance_s),
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -272,6 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="real seconds the devices run idle before the day starts (for a system starting alongside)",
     )
     scenario.add_argument(
+        "--api", default=None, metavar="URL", help="enter the day's bookings through this API (http://host:port)"
+    )
+    scenario.add_argument("--api-token-file", type=Path, default=None, help="a staff or admin token for --api")
+    scenario.add_argument(
+        "--clock-file",
+        type=Path,
+        default=None,
+        help="write the scenario's clock anchor here, for the server's SC_SIMULATED_CLOCK_FILE (with --api)",
+    )
+    scenario.add_argument(
         "--uplink-relay",
         default=None,
         metavar="LISTEN_PORT:HOST:PORT",
@@ -293,6 +350,22 @@ def build_parser() -> argparse.ArgumentParser:
     device.set_defaults(handler=cmd_simulate_device)
 
     add_accounts_commands(commands, site_file=site_file)
+
+    score = commands.add_parser("score", help="score the system's decisions against a scenario's ground truth")
+    score_commands = score.add_subparsers(dest="what", required=True, metavar="WHAT")
+    releases = score_commands.add_parser(
+        "releases", help="the release policy on a scenario day (no-shows released in time, false releases): JSON"
+    )
+    releases.add_argument("--truth", type=Path, required=True, help="the scenario's truth.json")
+    releases.add_argument("--database-url", default=None, help="libpq conninfo; default SC_DATABASE_URL")
+    releases.add_argument(
+        "--latency-allowance-s",
+        type=float,
+        default=0.0,
+        help="simulated seconds: a release of a room its people entered less than this before counts as "
+        "releases_as_people_arrived, not as a false release (the sensing path's latency times the speed); default 0",
+    )
+    releases.set_defaults(handler=cmd_score_releases)
 
     db = commands.add_parser("db", help="database administration")
     db_commands = db.add_subparsers(dest="what", required=True, metavar="WHAT")

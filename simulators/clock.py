@@ -24,9 +24,11 @@ class ScenarioClock:
             raise ValueError("speed must be positive")
         self._origin = self.monotonic()
 
-    def restart(self) -> None:
-        """Simulated time starts again at ``start`` from this moment (after a lead-in)."""
-        self._origin = self.monotonic()
+    def start_at(self, origin: float) -> None:
+        """Simulated time is ``start`` at the ``monotonic()`` instant ``origin`` (past or future): a clock shared
+        with another program through an anchor starts at the anchor's instant, not whenever this line runs.
+        Before ``origin``, ``now()`` is earlier than ``start``."""
+        self._origin = origin
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=(self.monotonic() - self._origin) * self.speed)

@@ -1,8 +1,9 @@
 """``smartcomplex demo``: the whole system on one machine with embedded defaults.
 
 Starts, in order: a private Mosquitto and a private PostgreSQL in the data directory (from the machine's
-binaries), the migrations, the server (API + ingest), a scenario (by default a day at the Complex) playing every
-device of the site file on simulators at an accelerated clock, and one edge agent per site; prints where to look;
+binaries), the migrations, the server (API + ingest + release scheduler, on the scenario's clock), a scenario (by
+default a day at the Complex) entering its bookings through the API as an administrator and playing every device of
+the site file on simulators at an accelerated clock, and one edge agent per site; prints where to look;
 and on Ctrl-C (SIGINT) or SIGTERM stops everything it started, in reverse order. Every child gets its own session,
 so a terminal's Ctrl-C reaches only the demo, which then stops the children in order; and each child is told by the
 kernel to stop if the demo itself dies.
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.site import Belt
+from server.db.accounts_bootstrap import ensure_admin_token
 from server.db.errors import DatabaseError
 from server.db.migrate import apply_migrations
 from server.demo.mosquitto import PrivateMosquitto
@@ -36,9 +38,21 @@ log = logging.getLogger(__name__)
 DATABASE_NAME = "smartcomplex"
 # Seconds a child gets to stop after SIGTERM before it is killed.
 CHILD_STOP_TIMEOUT_S = 10.0
-# Real seconds the scenario's devices run before the simulated day starts: the edge agents start meanwhile, subscribe
-# to their devices and poll each Modbus device once, so they see the day from its first badge read.
+# Real seconds from the API answering to the simulated day's start: the scenario enters the day's bookings (about a
+# second), and the edge agents, started meanwhile, subscribe to their devices and poll each Modbus device once, so
+# they see the day from its first badge read.
 SCENARIO_LEAD_IN_S = 8.0
+# The scenario enters the day's bookings as this administrator, with a token in <data>/scenario.token.
+SCENARIO_ADMIN = "demo-admin"
+# Occupancy readings older than this (simulated seconds) make a space "unknown" (SC_OCCUPANCY_STALE_AFTER_S). The
+# server judges them on the scenario's accelerated clock, but wall time passes between a reading and its use whatever
+# the speed: the VS121's report stamps whole seconds (a reading looks up to 1 s old as it is made), and its way
+# through the edge and both brokers to the database takes tens of milliseconds, hundreds on a loaded machine. At 720x
+# one wall second is 12 simulated minutes, so the production 180 s would find sensors stale and withhold releases
+# (measured: with 0.75 s, "last reading 10 min ago; stale after 9 min" and no-shows released 4-5 minutes late).
+# Two wall seconds of headroom, and never less than production's 180 s.
+STALE_WALL_S = 2.0
+STALE_MIN_S = 180.0
 # Linux prctl option: deliver a signal to this process when its parent dies.
 PR_SET_PDEATHSIG = 1
 
@@ -107,6 +121,14 @@ class ChildProcesses:
         self._children.clear()
 
 
+def _write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600), also when the file was there before."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text + "\n")
+
+
 def _wait_for_http(url: str, *, timeout: float, child: subprocess.Popen[bytes]) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and child.poll() is None:
@@ -132,6 +154,8 @@ def _banner(options: DemoOptions, belt: Belt, broker_url: str, conninfo: str) ->
             f"  OpenAPI document:  {api}/openapi.json",
             f"  {space.name}:".ljust(21) + f"{api}/api/v1/sites/{first_site.id}/spaces/{space.id}/occupancy",
             f"  whole {first_site.id}:".ljust(21) + f"{api}/api/v1/sites/{first_site.id}/occupancy",
+            f"  bookings:          {api}/api/v1/bookings?site={first_site.id}"
+            f" (Authorization: Bearer <{options.data_dir / 'scenario.token'}>)",
             f"  devices' health:   {api}/api/v1/sites/{first_site.id}/devices",
             f"  ground truth:      {options.data_dir / 'truth.json'} (written when the scenario ends)",
             f"  MQTT broker:       {broker_url}",
@@ -180,11 +204,25 @@ def _run_everything(
     conninfo = database.conninfo(DATABASE_NAME)
     report = apply_migrations(conninfo)
     log.info("database ready: %d migration(s) applied, %d already there", len(report.applied), len(report.already))
+    token_file = data_dir / "scenario.token"
+    _write_secret(token_file, ensure_admin_token(conninfo, login=SCENARIO_ADMIN))
+    # The server follows the clock the scenario writes here; an anchor left by an earlier run would set it to that
+    # run's day until the scenario writes the new one.
+    clock_file = data_dir / "clock.json"
+    clock_file.unlink(missing_ok=True)
     # The site file with every Modbus device on a loopback port, where the scenario serves its simulator.
     copy = data_dir / "site.yaml"
     write_simulated_site_file(options.site_file, copy)
     site_file = ["--site-file", str(copy)]
-    server_env = {"SC_DATABASE_URL": conninfo, "SC_MQTT_URL": broker.url}
+    server_env = {
+        "SC_DATABASE_URL": conninfo,
+        "SC_MQTT_URL": broker.url,
+        "SC_SIMULATED_CLOCK_FILE": str(clock_file),
+        "SC_OCCUPANCY_STALE_AFTER_S": str(max(STALE_MIN_S, STALE_WALL_S * options.speed)),
+        # The scheduler looks at the database for deadlines set by others (the API) at least this often (wall s):
+        # 1 s in production is 12 simulated minutes at 720x.
+        "SC_SCHEDULER_MAX_SLEEP_S": "0.1",
+    }
     server = children.start("server", ["server", "--port", str(options.api_port), *site_file], server_env)
     central_url, relay = broker.url, []
     if options.scenario == "uplink-cut":  # the edge agents reach the centre through a relay the scenario can cut
@@ -210,6 +248,12 @@ def _run_everything(
             str(data_dir / "truth.json"),
             "--lead-in",
             str(SCENARIO_LEAD_IN_S),
+            "--api",
+            f"http://127.0.0.1:{options.api_port}",
+            "--api-token-file",
+            str(token_file),
+            "--clock-file",
+            str(clock_file),
             *duration,
             *relay,
             *site_file,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from simulators.queue_devices import (
     WindowTerminalSimulator,
     build_queue_simulators,
 )
+from simulators.scenario.booking_client import BookingApi, start_day_through_api
 from simulators.scenario.drivers import (
     DISPENSER_MODEL,
     TERMINAL_MODEL,
@@ -91,9 +93,13 @@ def run_scenario_command(
     uplink_cut: timedelta = DEFAULT_UPLINK_CUT,
     today: datetime | None = None,
     lead_in_s: float = 0.0,
+    booking_api: BookingApi | None = None,
 ) -> int:
     """Run one scenario; 0 when it ran, 2 for a bad request (logged in one line), 1 when devices could not start
-    or the truth could not be written. Faults start a quarter into ``duration`` (one hour in at most)."""
+    or the truth could not be written. Faults start a quarter into ``duration`` (one hour in at most).
+
+    With ``booking_api`` the day's bookings are entered through the API and the server's clock follows the
+    scenario's (simulators/scenario/booking_client.py); ``lead_in_s`` then also covers entering them."""
     if name not in SCENARIOS:
         log.error("no scenario %r; known: %s", name, ", ".join(SCENARIOS))
         return 2
@@ -146,6 +152,23 @@ def run_scenario_command(
     )
     if fleet is not None:
         drivers = {model: _fleet_driver(fleet) for model in (DISPENSER_MODEL, TERMINAL_MODEL)}
+    prepare_day: Callable[[], float] | None = None
+    if booking_api is not None:
+        api = booking_api
+
+        def prepare_day() -> float:
+            origin, _entered = start_day_through_api(
+                plan,
+                api,
+                day_start=start.begin,
+                speed=speed,
+                until=until,
+                lead_in_s=lead_in_s,
+                stop=stop,
+                monotonic=clock.monotonic,
+            )
+            return origin
+
     try:
         if fleet is not None:
             fleet.start()
@@ -159,6 +182,7 @@ def run_scenario_command(
             drivers=drivers,
             uplink=uplink_relay,
             lead_in_s=lead_in_s,
+            prepare_day=prepare_day,
         )
     except ScenarioError as exc:
         log.error("scenario %s: %s", name, exc)

@@ -68,12 +68,16 @@ def run_scenario(
     on_tick: Callable[[datetime], None] | None = None,
     wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     lead_in_s: float = 0.0,
+    prepare_day: Callable[[], float] | None = None,
 ) -> RunReport:
     """Play ``plan`` from ``clock.start`` until ``until`` (or ``stop``). ScenarioError if a device cannot be
     served or an uplink cut has no ``uplink`` to cut. ``on_tick`` gets the simulated instant after each pass.
 
     ``lead_in_s``: real seconds the devices run idle before the simulated day starts, so that a system started
-    alongside (edge agents subscribing, pollers making first contact) sees the day from its first event."""
+    alongside (edge agents subscribing, pollers making first contact) sees the day from its first event.
+    ``prepare_day``: called once the devices are up, instead of the plain lead-in; it tells the system under test
+    what it must know before the day (its bookings, its clock) and returns the ``clock.monotonic()`` instant the
+    day starts (simulators/scenario/booking_client.py)."""
     if uplink is None and any(f.kind == "uplink-cut" for f in plan.faults):
         raise ScenarioError("uplink-cut needs an uplink relay to cut (simulators.netfault.TcpRelay)")
     actions = device_actions(plan, belt)
@@ -83,15 +87,17 @@ def run_scenario(
     link.start()
     if not link.wait_connected(BROKER_WAIT_S):
         log.warning("scenario: site broker %s not reachable yet; sensor reports wait until it is", site_broker)
-    if lead_in_s > 0:
-        log.info("scenario: devices up; the simulated day starts in %.0f s", lead_in_s)
-        stop.wait(lead_in_s)
-    clock.restart()
     run = _Run(players, link, uplink, on_report)
     index = bisect.bisect_left(actions, clock.start, key=lambda action: action.at)  # earlier ones did not happen
     tick_s = max(MIN_REAL_TICK_S, clock.real_seconds(SIMULATED_TICK))
     horizon = clock.start
     try:
+        origin = clock.monotonic() + lead_in_s if prepare_day is None else prepare_day()
+        wait_s = origin - clock.monotonic()
+        if wait_s > 0:
+            log.info("scenario: devices up; the simulated day starts in %.1f s", wait_s)
+            stop.wait(wait_s)
+        clock.start_at(origin)
         while True:
             now = clock.now()
             horizon = now if until is None else min(now, until)
