@@ -7,17 +7,23 @@ they may see but not act on. Check-in is also open to the site's service identit
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Protocol
 
+import psycopg
 from fastapi import APIRouter, Body
 
+from devices.site import Belt
 from server.api.booking_deps import BOOKING_ERRORS, ReleaseTimes, VisibleBookingDep, space_ref
 from server.api.booking_models import BookingPublic, CheckInRequest, HistoryEntryPublic, history_public
 from server.api.deps import AccountDep, BeltDep, BookingNowDep, ConnectionDep, SettingsDep
 from server.db.booking_changes import check_in, keep_booking
 from server.db.booking_holds import accept_offer, decline_offer, undo_release
-from server.db.bookings import booking_history
-from server.domain.accounts import may_change_booking, may_check_in, require
+from server.db.bookings import BookingRecord, booking_history
+from server.db.waitlist_offers import SpaceRef
+from server.domain.accounts import Account, may_change_booking, may_check_in, require
+from server.domain.release_types import ReleasePolicy
+from server.settings import ServerSettings
 
 router = APIRouter(prefix="/api/v1/bookings/{booking_id}", tags=["bookings"], responses=BOOKING_ERRORS)
 
@@ -88,19 +94,7 @@ def decline(
     now: BookingNowDep,
 ) -> BookingPublic:
     """Turn a held waitlist offer down; the time goes to the next one waiting."""
-    require(may_change_booking(account, owner_id=booking.owner_id, site_id=booking.site_id), _NOT_YOURS)
-    times = ReleaseTimes(connection, settings)
-    declined = decline_offer(
-        connection,
-        booking=booking,
-        space=space_ref(belt, booking.site_id, booking.space_id),
-        policy=times.policy(booking.site_id, booking.space_id),
-        actor=account,
-        now=now,
-    )
-    public = times.public(declined)
-    connection.commit()
-    return public
+    return _under_policy(decline_offer, booking, account, connection, settings, belt, now)
 
 
 @router.post("/undo")
@@ -113,9 +107,36 @@ def undo(
     now: BookingNowDep,
 ) -> BookingPublic:
     """Restore a released booking within the policy's undo window, if nobody has accepted its slot (409)."""
+    return _under_policy(undo_release, booking, account, connection, settings, belt, now)
+
+
+class _PolicyChange(Protocol):
+    """decline_offer and undo_release: a change that needs the space and its release policy."""
+
+    def __call__(
+        self,
+        connection: psycopg.Connection,
+        *,
+        booking: BookingRecord,
+        space: SpaceRef,
+        policy: ReleasePolicy,
+        actor: Account,
+        now: datetime,
+    ) -> BookingRecord: ...
+
+
+def _under_policy(
+    change: _PolicyChange,
+    booking: BookingRecord,
+    account: Account,
+    connection: psycopg.Connection,
+    settings: ServerSettings,
+    belt: Belt,
+    now: datetime,
+) -> BookingPublic:
     require(may_change_booking(account, owner_id=booking.owner_id, site_id=booking.site_id), _NOT_YOURS)
     times = ReleaseTimes(connection, settings)
-    restored = undo_release(
+    changed = change(
         connection,
         booking=booking,
         space=space_ref(belt, booking.site_id, booking.space_id),
@@ -123,7 +144,7 @@ def undo(
         actor=account,
         now=now,
     )
-    public = times.public(restored)
+    public = times.public(changed)
     connection.commit()
     return public
 
