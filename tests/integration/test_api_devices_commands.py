@@ -26,7 +26,9 @@ from devices.topics import Channel, agent_status_topic, command_result_topic, de
 from server.app import create_app
 from server.db.migrate import apply_migrations
 from server.demo import PrivateMosquitto, free_port
+from server.domain.accounts import Role
 from server.settings import ServerSettings
+from tests.integration.account_fixtures import bearer, make_account
 from tests.waiting import wait_until
 
 SITE = "complex"
@@ -73,7 +75,8 @@ def start_app(broker: BrokerAddress, database: str, root: str) -> StartApp:
             command_answer_grace_s=GRACE_S,
         )
         app = create_app(settings, belt=load_belt())
-        with TestClient(app) as client:
+        _staff, token = make_account(database, "duty-officer", Role.STAFF)
+        with TestClient(app, headers=bearer(token)) as client:
             assert app.state.ingest.wait_connected(10)
             wait_until(lambda: app.state.commands.broker_connected, timeout=10, what="the command link")
             yield client
@@ -252,10 +255,28 @@ def test_devices_show_the_health_their_agent_published_retained_before_the_serve
 
 def test_commands_are_refused_with_503_while_the_broker_is_unreachable(database: str) -> None:
     settings = ServerSettings(database_url=database, mqtt_url=f"mqtt://127.0.0.1:{free_port()}", ingest_enabled=False)
-    with TestClient(create_app(settings, belt=load_belt())) as client:
+    _staff, token = make_account(database, "duty-officer", Role.STAFF)
+    with TestClient(create_app(settings, belt=load_belt()), headers=bearer(token)) as client:
         response = client.post(f"/api/v1/sites/{SITE}/devices/{DOOR}/commands/unlock", json={})
     assert response.status_code == 503
     assert "not connected" in response.json()["detail"]
     assert response.headers["Retry-After"] == "5"
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM device_command").fetchone() == (0,)
+
+
+def test_commands_are_for_staff_of_the_site_only(start_app: StartApp, database: str) -> None:
+    _resident, resident_token = make_account(database, "resident-1", Role.RESIDENT)
+    _other, other_site_token = make_account(database, "other-site-staff", Role.STAFF, site_id="affairs-center")
+    path = f"/api/v1/sites/{SITE}/devices/{DOOR}/commands/unlock"
+    with start_app() as client:
+        assert client.post(path, json={}, headers={"Authorization": ""}).status_code == 401
+        assert client.post(path, json={}, headers=bearer(resident_token)).status_code == 403
+        assert client.post(path, json={}, headers=bearer(other_site_token)).status_code == 403
+        sent = client.post(path, json={})
+        assert sent.status_code in (200, 202)
+        command_id = sent.json()["command_id"]
+        assert client.get(f"/api/v1/commands/{command_id}", headers=bearer(other_site_token)).status_code == 404
+    with psycopg.connect(database) as connection:
+        (issued,) = connection.execute("SELECT count(*) FROM device_command").fetchone() or (0,)
+    assert issued == 1, "refused requests sent nothing"
