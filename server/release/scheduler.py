@@ -44,6 +44,13 @@ BACKOFF_MAX_S = 10.0
 # Shortest sleep when a due space is claimed by another replica (wall seconds): no busy loop while it works.
 MIN_SLEEP_S = 0.02
 CONNECT_TIMEOUT_S = 5
+# A room_schedule row of a space the site file no longer has (or no longer lets book) is looked at again this much
+# later on the server's clock, in case the file comes back: a day.
+UNKNOWN_SPACE_RETRY = timedelta(days=1)
+
+
+class SpaceGone(Exception):
+    """A scheduled space that the site file no longer names as bookable."""
 
 
 class ReleaseScheduler:
@@ -184,6 +191,12 @@ class ReleaseScheduler:
                     due, messages = self._decide(connection, site_id, space_id, now)
             except (TransientDatabaseError, psycopg.OperationalError):
                 raise
+            except SpaceGone:
+                # Taken out of the site file (or not bookable any more): its bookings stay as they are.
+                log.warning(
+                    "release scheduler: %s/%s is not a bookable space of the site file; not watched", site_id, space_id
+                )
+                due, messages = now + UNKNOWN_SPACE_RETRY, []
             except Exception:
                 retry = timedelta(seconds=FAILED_SPACE_RETRY_WALL_S / self._clock.wall_seconds(timedelta(seconds=1)))
                 log.exception("release scheduler: space %s/%s failed; looking again in %s", site_id, space_id, retry)
@@ -202,8 +215,13 @@ class ReleaseScheduler:
     def _decide(
         self, connection: psycopg.Connection, site_id: str, space_id: str, now: datetime
     ) -> tuple[datetime, list[PanelMessage]]:
-        site = self._belt.site(site_id)
-        space = site.space(space_id)
+        try:
+            site = self._belt.site(site_id)
+            space = site.space(space_id)
+        except KeyError:
+            raise SpaceGone(f"{site_id}/{space_id}") from None
+        if not space.bookable:
+            raise SpaceGone(f"{site_id}/{space_id}")
         facts = load_space_facts(
             connection,
             site=site,
