@@ -219,8 +219,8 @@ def _run_everything(
         "SC_MQTT_URL": broker.url,
         "SC_SIMULATED_CLOCK_FILE": str(clock_file),
         "SC_OCCUPANCY_STALE_AFTER_S": str(max(STALE_MIN_S, STALE_WALL_S * options.speed)),
-        # The scheduler looks at the database for deadlines set by others (the API) at least this often (wall s):
-        # 1 s in production is 12 simulated minutes at 720x.
+        # The scheduler sleeps until its earliest deadline but at most this long (wall s), and the API's changes wake
+        # it at once (NOTIFY); 1 s in production would be 12 simulated minutes at 720x.
         "SC_SCHEDULER_MAX_SLEEP_S": "0.1",
     }
     server = children.start("server", ["server", "--port", str(options.api_port), *site_file], server_env)

@@ -27,7 +27,7 @@ from server.commands import CommandService
 from server.db.errors import TransientDatabaseError, translated_errors
 from server.db.release import display_devices, load_space_facts, occupancy_sensors
 from server.db.release_actions import ApplyContext, PanelMessage, apply_actions
-from server.db.schedule import pull_schedule_forward
+from server.db.schedule import SCHEDULE_CHANNEL, pull_schedule_forward
 from server.db.waitlist_offers import SpaceRef
 from server.domain.release import evaluate_space
 from server.domain.release_types import Cadence
@@ -44,6 +44,8 @@ BACKOFF_MAX_S = 10.0
 # Shortest sleep when a due space is claimed by another replica (wall seconds): no busy loop while it works.
 MIN_SLEEP_S = 0.02
 CONNECT_TIMEOUT_S = 5
+# The listener checks for stop this often (wall seconds) while no notification comes.
+LISTEN_POLL_S = 0.5
 # A room_schedule row of a space the site file no longer has (or no longer lets book) is looked at again this much
 # later on the server's clock, in case the file comes back: a day.
 UNKNOWN_SPACE_RETRY = timedelta(days=1)
@@ -78,6 +80,7 @@ class ReleaseScheduler:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
         self._connection: psycopg.Connection | None = None
         self._seeded = False
         self.spaces_evaluated = 0  # for tests and logs: how many claims this replica carried out
@@ -85,13 +88,42 @@ class ReleaseScheduler:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"release-scheduler-{self.scheduler_id}", daemon=True)
         self._thread.start()
+        self._listener = threading.Thread(
+            target=self._listen, name=f"release-scheduler-{self.scheduler_id}-listen", daemon=True
+        )
+        self._listener.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stopping.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in (self._thread, self._listener):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._listener = None
+
+    def _listen(self) -> None:
+        """Wake the scheduler whenever any replica or the API pulls a deadline forward (NOTIFY on commit). Best
+        effort: without it the scheduler still looks every scheduler_max_sleep_s."""
+        backoff = BACKOFF_START_S
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(
+                    self._conninfo,
+                    autocommit=True,
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                    application_name=f"sc-{self.scheduler_id}-listen",
+                ) as connection:
+                    connection.execute(f"LISTEN {SCHEDULE_CHANNEL}")
+                    backoff = BACKOFF_START_S
+                    while not self._stopping.is_set():
+                        for _notice in connection.notifies(timeout=LISTEN_POLL_S):
+                            self._wake.set()
+            except psycopg.Error as exc:
+                log.debug(
+                    "release scheduler %s: listening failed (%s); again in %.1f s", self.scheduler_id, exc, backoff
+                )
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     def wake(self) -> None:
         """Look for due spaces now (a booking changed) rather than at the end of the current sleep."""

@@ -13,6 +13,7 @@ import pytest
 
 from devices.site import Belt, load_belt, parse_belt
 from server.db.migrate import apply_migrations
+from server.db.schedule import pull_schedule_forward
 from server.release.scheduler import ReleaseScheduler
 from server.settings import ServerSettings
 from tests.integration.release_world import (
@@ -302,3 +303,29 @@ def test_the_scheduler_reconnects_when_its_database_connection_is_cut(
         scheduler.wake()
         wait_until(lambda: booking_row(database, booking)["status"] == "released", what="the release after the cut")
     assert booking_row(database, booking)["released_at"] == T0 + minutes(10)
+
+
+def test_a_deadline_pulled_forward_elsewhere_wakes_a_sleeping_scheduler_at_once(
+    database: str, clock: ManualClock
+) -> None:
+    """NOTIFY on commit: a replica (or the API) that changes a booking does not wait for the other's sleep to end."""
+    settings = ServerSettings(
+        database_url=database, scheduler_id="sleepy", scheduler_max_sleep_s=60, commands_enabled=False
+    )
+    scheduler = ReleaseScheduler(belt=load_belt(), conninfo=database, clock=clock, settings=settings, commands=None)
+    scheduler.start()
+    try:
+
+        def nothing_due() -> bool:
+            (due,) = one(database, "SELECT count(*) FROM room_schedule WHERE due_at <= %s", clock.now())
+            return scheduler.spaces_evaluated > 0 and due == 0
+
+        wait_until(nothing_due, what="every bookable space looked at once")
+        looked = scheduler.spaces_evaluated
+        with psycopg.connect(database) as connection:
+            pull_schedule_forward(connection, site_id="complex", space_id=SPACE, due_at=clock.now())
+        wait_until(
+            lambda: scheduler.spaces_evaluated > looked, timeout=5, what="the scheduler woken by the notification"
+        )
+    finally:
+        scheduler.stop()
