@@ -17,10 +17,12 @@ import contextlib
 import logging
 import os
 import pwd
+import random
 import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -152,12 +154,37 @@ def spawn_as(
         )
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's pick for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
+# Ports our programs listen on come from below the kernel's ephemeral range: the kernel takes the local port of
+# every outgoing connection from that range, so a port picked there (say by binding port 0) can be taken by a
+# connection in the seconds between picking it and a server binding it (seen: a demo's API port, "address already in
+# use"). Simulated devices take 15000-23999 (site_copy.py), other services 24000 up to the ephemeral range.
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+DEVICE_PORTS = (15000, 24000)
+SERVICE_PORTS_FROM = 24000
+_given: set[int] = set()  # handed out by this process: never twice, even before anybody binds them
+_given_lock = threading.Lock()
+
+
+def ephemeral_start() -> int:
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def free_port(*, lowest: int = SERVICE_PORTS_FROM, below: int | None = None, rng: random.Random | None = None) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the ephemeral range, not handed out by this
+    process before."""
+    upper = below if below is not None else max(lowest + 100, ephemeral_start())
+    pick = rng or random.SystemRandom()
+    for _ in range(2000):
+        port = pick.randrange(lowest, upper)
+        with _given_lock:
+            if port in _given or not port_is_free(port):
+                continue
+            _given.add(port)
+            return port
+    raise OSError(f"no free port in {lowest}..{upper - 1}")
 
 
 def port_is_free(port: int) -> bool:

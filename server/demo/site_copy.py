@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from devices.site import SHIPPED_SITE_FILE, Belt, load_belt
-from server.demo.services import port_is_free
+from server.demo.services import DEVICE_PORTS, free_port, port_is_free
 
 LOOPBACK = "127.0.0.1"
 HEADER = (
@@ -25,27 +25,14 @@ HEADER = (
 )
 
 
-# Simulated Modbus devices listen below the kernel's ephemeral range, so that no outgoing connection of the running
-# system (which takes its local port from that range) can take a device's port between writing the copy and serving it.
-DEVICE_PORTS_FROM = 15000
-EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-
-
-def _ephemeral_start() -> int:
-    try:
-        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
-
-
 def device_port(taken: set[int], rng: random.Random) -> int:
-    """A free TCP port on loopback below the ephemeral range and not in ``taken``."""
-    upper = max(DEVICE_PORTS_FROM + 100, _ephemeral_start())
+    """A free TCP port on loopback for a simulated Modbus device, below the ephemeral range (services.py says why)
+    and not in ``taken``."""
     for _ in range(1000):
-        port = rng.randrange(DEVICE_PORTS_FROM, upper)
-        if port not in taken and port_is_free(port):
+        port = free_port(lowest=DEVICE_PORTS[0], below=DEVICE_PORTS[1], rng=rng)
+        if port not in taken:
             return port
-    raise OSError(f"no free port in {DEVICE_PORTS_FROM}..{upper - 1} for a simulated device")
+    raise OSError(f"no free port in {DEVICE_PORTS[0]}..{DEVICE_PORTS[1] - 1} for a simulated device")
 
 
 def _source_text(source: Path | None) -> tuple[str, str]:

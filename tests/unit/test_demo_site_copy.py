@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from devices.site import SiteFileError, load_belt
+from server.demo.services import DEVICE_PORTS, free_port
 from server.demo.site_copy import write_simulated_site_file
 
 
@@ -49,3 +50,10 @@ def test_device_ports_lie_below_the_ephemeral_range_so_outgoing_connections_neve
     ports = [d.port for s in copy.sites for d in s.devices if d.transport == "modbus"]
     assert ports
     assert all(port is not None and 15000 <= port < ephemeral_start for port in ports)
+
+
+def test_service_ports_lie_below_the_ephemeral_range_apart_from_device_ports_and_are_never_given_twice() -> None:
+    ephemeral_start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(DEVICE_PORTS[1] <= port < max(ephemeral_start, DEVICE_PORTS[1] + 100) for port in ports)
