@@ -15,6 +15,8 @@ Actions and their args:
   shows), optional ``lines`` (up to 8 strings of up to 40 characters, for boards with several lines; the MQTT board).
 - ``print`` (ticket dispensers): ``ticket`` ("A017"), ``service`` id, ``issued_at`` RFC 3339, ``waiting_ahead`` >= 0,
   optional ``estimate`` text ("10-20 min").
+- ``take`` and ``window`` (the site's edge agent, device id ``_agent``): the site queue; see
+  :mod:`devices.queue_contract`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from devices.envelope import load_json_object
 from devices.errors import PayloadRejected, RejectReason, preview, schema_rejection
+from devices.queue_contract import TAKE_ACTION, WINDOW_ACTION, TakeArgs, WindowArgs
 from devices.timestamps import utc_text
 
 MAX_COMMAND_BYTES = 8 * 1024
@@ -61,7 +64,13 @@ class PrintArgs(_Args):
     estimate: Annotated[str, StringConstraints(max_length=40)] | None = None
 
 
-ARGS_OF_ACTION: Mapping[str, type[_Args]] = {"unlock": UnlockArgs, "display": DisplayArgs, "print": PrintArgs}
+ARGS_OF_ACTION: Mapping[str, type[BaseModel]] = {
+    "unlock": UnlockArgs,
+    "display": DisplayArgs,
+    "print": PrintArgs,
+    TAKE_ACTION: TakeArgs,  # to the site's edge agent (_agent): devices.queue_contract
+    WINDOW_ACTION: WindowArgs,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +84,7 @@ class Command:
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
 
-    def typed_args(self) -> _Args:
+    def typed_args(self) -> BaseModel:
         """The args checked against the action; PayloadRejected(SCHEMA) naming the field when wrong."""
         model = ARGS_OF_ACTION.get(self.action)
         if model is None:

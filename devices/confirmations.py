@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from devices.envelope import MAX_SEQ, load_json_object
 from devices.errors import PayloadRejected, RejectReason, preview
-from devices.topics import TOPIC_ROOT, agent_command_topic, is_valid_id
+from devices.topics import TOPIC_ROOT, agent_command_topic, is_sender_id
 
 CONFIRM_ACTION = "confirm"
 # A server batch is at most a few thousand envelopes; even one range per envelope stays far below this.
@@ -49,7 +49,7 @@ def encode_confirmation(seqs_by_device: Mapping[str, Iterable[int]]) -> bytes:
     """Compact JSON confirming every ``(device_id, seq)`` given; ValueError for an id or seq that cannot be sent."""
     confirmed: dict[str, list[list[int]]] = {}
     for device_id, seqs in seqs_by_device.items():
-        if not isinstance(device_id, str) or not is_valid_id(device_id):
+        if not isinstance(device_id, str) or not is_sender_id(device_id):
             raise ValueError(f"device id {device_id!r} must match [a-z0-9][a-z0-9_-]{{0,62}}")
         values = list(seqs)
         for seq in values:
@@ -73,7 +73,7 @@ def decode_confirmation(payload: bytes) -> dict[str, list[SeqRange]]:
         _reject("confirmed", f"{preview(confirmed)} must be a non-empty object of device ids")
     result: dict[str, list[SeqRange]] = {}
     for device_id, ranges in confirmed.items():
-        if not is_valid_id(device_id):
+        if not is_sender_id(device_id):
             _reject("confirmed", f"device id {preview(device_id)} must match [a-z0-9][a-z0-9_-]{{0,62}}")
         if not isinstance(ranges, list) or not ranges:
             _reject(f"confirmed.{device_id}", f"{preview(ranges)} must be a non-empty array of [first, last]")

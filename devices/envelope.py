@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devices.errors import PayloadRejected, RejectReason, preview
-from devices.topics import is_valid_id
+from devices.topics import is_sender_id
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 DEFAULT_MAX_FUTURE = timedelta(minutes=5)
@@ -190,8 +190,8 @@ def _field_problem(schema_name: object, device_id: object, ts: object, seq: obje
     """What is wrong with an envelope's fields, as ``<field>: <why>``, or None."""
     if not isinstance(schema_name, str) or _SCHEMA_NAME.fullmatch(schema_name) is None:
         return f"schema: {preview(schema_name)} is not <name>.v<N> (e.g. 'occupancy.v1')"
-    if not isinstance(device_id, str) or not is_valid_id(device_id):
-        return f"device_id: {preview(device_id)} must match [a-z0-9][a-z0-9_-]{{0,62}}"
+    if not isinstance(device_id, str) or not is_sender_id(device_id):
+        return f"device_id: {preview(device_id)} must match [a-z0-9][a-z0-9_-]{{0,62}} (or be _agent)"
     if not isinstance(ts, datetime) or ts.utcoffset() is None:
         return f"ts: {preview(ts)} must be a timezone-aware datetime"
     if type(seq) is not int:  # bool is an int subclass and is not a sequence number

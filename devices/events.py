@@ -8,6 +8,7 @@ and command results. Edge adapters build these from vendor payloads; the server 
                                               "to_window": null, "to_service": null}
     cmd/<action>/result   command_result.v1  {"command_id": "…", "action": "unlock", "status": "done",
                                               "detail": "", "data": {}}
+    event/queue           queue.v1           the site queue's events, from the edge agent (devices.queue_contract)
 
 - access: ``card`` is the card number as decimal digits (a Wiegand 26/34-bit or OSDP card id); ``reads`` the
   reader's own event counter; ``missed`` reads the edge could not see (the counter jumped by more than one between
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from devices.envelope import Envelope
 from devices.errors import PayloadRejected, RejectReason, preview, schema_rejection
+from devices.queue_contract import QUEUE_EVENT_NAME, QUEUE_SCHEMA, QueueEventData
 
 ACCESS_SCHEMA = "access.v1"
 DOOR_SCHEMA = "door.v1"
@@ -80,12 +82,13 @@ class CommandResultData(_Wire):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-EVENT_MODELS: Mapping[str, type[_Wire]] = {
+EVENT_MODELS: Mapping[str, type[BaseModel]] = {
     ACCESS_SCHEMA: AccessData,
     DOOR_SCHEMA: DoorData,
     TICKET_REQUEST_SCHEMA: TicketRequestData,
     TERMINAL_SCHEMA: TerminalData,
     COMMAND_RESULT_SCHEMA: CommandResultData,
+    QUEUE_SCHEMA: QueueEventData,  # from the site's edge agent itself (devices.queue_contract)
 }
 
 # The topic name (after event/ or cmd/) each schema travels on; command results go on "<action>/result".
@@ -94,15 +97,16 @@ EVENT_NAME_OF_SCHEMA: Mapping[str, str] = {
     DOOR_SCHEMA: "door",
     TICKET_REQUEST_SCHEMA: "ticket_request",
     TERMINAL_SCHEMA: "terminal",
+    QUEUE_SCHEMA: QUEUE_EVENT_NAME,
 }
 
 
-def event_data(model: _Wire) -> dict[str, Any]:
+def event_data(model: BaseModel) -> dict[str, Any]:
     """The JSON ``data`` object of an event model."""
     return model.model_dump(mode="json")
 
 
-def validate_event(envelope: Envelope) -> _Wire:
+def validate_event(envelope: Envelope) -> BaseModel:
     """The typed data of a non-occupancy envelope; PayloadRejected(SCHEMA) naming the field when it is wrong."""
     model = EVENT_MODELS.get(envelope.schema_name)
     if model is None:

@@ -9,9 +9,10 @@ Channels (retain and QoS are the publisher's duty; they are listed here because 
 
 Site and device ids are lowercase ``[a-z0-9][a-z0-9_-]{0,62}``: no MQTT wildcards, no ``$`` (broker-internal
 topics), no case games that would let two ids collide in a case-insensitive ACL file. The device id ``_agent`` is
-reserved for the site's edge agent; its leading underscore keeps it out of the device id space, so
-:func:`device_topic` refuses it and only :func:`agent_status_topic` and :func:`agent_command_topic` build it.
-:func:`parse_device_topic` accepts it.
+reserved for the site's edge agent; its leading underscore keeps it out of the device id space (no site file can
+name a device so). The agent sends envelopes of its own under it (the site queue's ``event/queue``, answers to
+``cmd/take`` and ``cmd/window``), so :func:`device_topic` and :func:`parse_device_topic` accept it; the broker's ACL
+lets only the agent's credentials publish there.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def is_valid_id(value: str) -> bool:
     return _ID.fullmatch(value) is not None
 
 
+def is_sender_id(value: str) -> bool:
+    """True for an id that may send envelopes: a device id, or the site's edge agent itself (``_agent``)."""
+    return value == AGENT_DEVICE_ID or is_valid_id(value)
+
+
 def _check_id(kind: str, value: str) -> None:
     if not isinstance(value, str) or not is_valid_id(value):
         raise ValueError(f"{kind} {value!r} must match [a-z0-9][a-z0-9_-]{{0,62}}")
@@ -92,7 +98,8 @@ def device_topic(
     """The topic one device publishes (or receives commands) on; ValueError for an id or name that cannot be used."""
     _check_root(root)
     _check_id("site id", site_id)
-    _check_id("device id", device_id)
+    if device_id != AGENT_DEVICE_ID:
+        _check_id("device id", device_id)
     channel = Channel(channel)
     problem = _name_error(channel, name)
     if problem is not None:

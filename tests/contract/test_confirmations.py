@@ -94,7 +94,7 @@ def test_encoding_refuses_what_could_not_be_sent(seqs_by_device: dict[str, list[
         (b'{"confirmed": {}}', RejectReason.SCHEMA, "non-empty object"),
         (b'{"confirmed": []}', RejectReason.SCHEMA, "non-empty object"),
         (b'{"confirmed": {"D!": [[1, 2]]}}', RejectReason.SCHEMA, "device id 'D!'"),
-        (b'{"confirmed": {"_agent": [[1, 2]]}}', RejectReason.SCHEMA, "device id '_agent'"),
+        (b'{"confirmed": {"_queue": [[1, 2]]}}', RejectReason.SCHEMA, "device id '_queue'"),
         (b'{"confirmed": {"d": []}}', RejectReason.SCHEMA, "confirmed.d: [] must be"),
         (b'{"confirmed": {"d": [1, 2]}}', RejectReason.SCHEMA, "confirmed.d.0: 1 must be [first, last]"),
         (b'{"confirmed": {"d": [[1, 2, 3]]}}', RejectReason.SCHEMA, "must be [first, last]"),

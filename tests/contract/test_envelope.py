@@ -146,7 +146,7 @@ REJECTED = [
     pytest.param(wire(schema="occupancy.v0"), RejectReason.SCHEMA, "schema: ", id="schema-version-zero"),
     pytest.param(wire(schema=1), RejectReason.SCHEMA, "schema: ", id="schema-number"),
     pytest.param(wire(device_id="VS121-Hall"), RejectReason.SCHEMA, "device_id: ", id="device-id-uppercase"),
-    pytest.param(wire(device_id="_agent"), RejectReason.SCHEMA, "device_id: ", id="device-id-reserved"),
+    pytest.param(wire(device_id="_queue"), RejectReason.SCHEMA, "device_id: ", id="device-id-underscore-not-the-agent"),
     pytest.param(wire(device_id="sc/v1/#"), RejectReason.SCHEMA, "device_id: ", id="device-id-wildcard"),
     pytest.param(wire(device_id=121), RejectReason.SCHEMA, "device_id: ", id="device-id-number"),
     pytest.param(wire(data=[1, 2]), RejectReason.SCHEMA, "data: ", id="data-array"),
@@ -294,3 +294,9 @@ def test_decode_envelope_raises_only_payload_rejected_on_any_json_value(value: o
 @given(st.fixed_dictionaries({key: _any_json for key in ("schema", "device_id", "ts", "seq", "data")}))
 def test_decode_envelope_raises_only_payload_rejected_on_envelope_shaped_objects(document: dict[str, Any]) -> None:
     _decodes_or_rejects(json.dumps(document).encode("utf-8"))
+
+
+def test_the_edge_agent_sends_envelopes_of_its_own() -> None:
+    """The site queue lives in the edge agent: its events travel as device ``_agent`` (devices.queue_contract)."""
+    envelope = decode_envelope(wire(device_id="_agent"), now=NOW)
+    assert envelope.device_id == "_agent"

@@ -134,7 +134,7 @@ def test_commands_round_trip_with_their_typed_args(action: str, args: dict[str, 
         ("display", {"text": "x" * 21}, "args.text"),
         ("display", {"text": "请到3号窗口"}, "args.text"),
         ("print", {"ticket": "17", "service": "culture", "issued_at": "t", "waiting_ahead": 0}, "args.ticket"),
-        ("launch", {}, "action 'launch' is not one of display, print, unlock"),
+        ("launch", {}, "action 'launch' is not one of display, print, take, unlock, window"),
     ],
 )
 def test_commands_with_bad_args_cannot_be_issued(action: str, args: dict[str, Any], problem: str) -> None:

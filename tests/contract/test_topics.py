@@ -77,7 +77,7 @@ BAD_ARGUMENTS = [
     pytest.param(("s1", "-d", Channel.STATUS, None), id="leading-dash"),
     pytest.param(("s1", "d" * 64, Channel.STATUS, None), id="64-char-id"),
     pytest.param(("s1", "$sys", Channel.STATUS, None), id="dollar"),
-    pytest.param(("s1", AGENT_DEVICE_ID, Channel.STATUS, None), id="reserved-agent-id"),
+    pytest.param(("s1", "_queue", Channel.STATUS, None), id="underscore-id-not-the-agent"),
     pytest.param(("s1", "d1", Channel.STATUS, "x"), id="status-with-name"),
     pytest.param(("s1", "d1", Channel.EVENT, None), id="event-without-name"),
     pytest.param(("s1", "d1", Channel.STATE, "a/b"), id="state-two-levels"),
@@ -186,3 +186,9 @@ def test_parse_device_topic_raises_only_bad_topic_on_any_text(topic: str) -> Non
         if not parsed.is_agent:
             assert device_topic(parsed.site_id, parsed.device_id, parsed.channel, parsed.name) == topic
     assert reason in (None, RejectReason.BAD_TOPIC)
+
+
+def test_the_agent_publishes_its_queue_events_under_its_own_id() -> None:
+    topic = device_topic("complex", AGENT_DEVICE_ID, Channel.EVENT, "queue")
+    assert topic == "sc/v1/complex/_agent/event/queue"
+    assert parse_device_topic(topic).is_agent
