@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from devices.timestamps import utc_text
+from devices.timestamps import utc_now, utc_text
 
 CLOCK_SCHEMA = "smartcomplex.clock/v1"
 
@@ -101,3 +102,50 @@ def read_clock_anchor(path: Path) -> ClockAnchor | None:
     except OSError as exc:
         raise ClockAnchorError(f"{path}: {exc}") from exc
     return ClockAnchor.from_json(text)
+
+
+class ClockNotReady(RuntimeError):
+    """The simulated clock's anchor has not been written yet."""
+
+
+class SimulatedClock:
+    """Reads the anchor file when it changes (by modification time), so a scenario that starts again is followed."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._anchor: ClockAnchor | None = None
+        self._mtime_ns: int | None = None
+
+    def _current(self) -> ClockAnchor | None:
+        with self._lock:
+            try:
+                mtime_ns = self._path.stat().st_mtime_ns
+            except FileNotFoundError:
+                return self._anchor
+            if mtime_ns != self._mtime_ns:
+                anchor = read_clock_anchor(self._path)
+                self._anchor, self._mtime_ns = anchor, mtime_ns
+            return self._anchor
+
+    def _anchor_or_raise(self) -> ClockAnchor:
+        anchor = self._current()
+        if anchor is None:
+            raise ClockNotReady(f"the simulated clock has not started (no anchor in {self._path} yet)")
+        return anchor
+
+    @property
+    def ready(self) -> bool:
+        return self._current() is not None
+
+    def now(self) -> datetime:
+        return self._anchor_or_raise().simulated(utc_now())
+
+    def from_wall(self, wall: datetime) -> datetime:
+        return self._anchor_or_raise().simulated(wall)
+
+    def to_wall(self, at: datetime) -> datetime:
+        return self._anchor_or_raise().wall(at)
+
+    def wall_seconds(self, span: timedelta) -> float:
+        return self._anchor_or_raise().wall_seconds(span)

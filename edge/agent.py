@@ -30,7 +30,7 @@ from devices.mqtt_link import InboundMessage, MqttLink, RetainedStatus
 from devices.readings import OCCUPANCY_SCHEMA, occupancy_data
 from devices.site import Device, Site
 from devices.timestamps import utc_now
-from devices.topics import WIRE_VERSION, Channel, agent_status_topic
+from devices.topics import AGENT_DEVICE_ID, WIRE_VERSION, Channel, agent_status_topic
 from edge.command_handler import CommandHandler
 from edge.commands import CommandRouter
 from edge.device_health import DeviceHealth
@@ -40,7 +40,9 @@ from edge.modbus_reader import RegisterClient
 from edge.mqtt_devices import QueueDeviceAdapter, build_queue_adapters, publisher_for
 from edge.normalise import is_occupancy_model, parse_occupancy
 from edge.outbox import Outbox, OutboxError, OutboxStats
+from edge.queue_outputs import QueueOutputs
 from edge.sink import EnvelopeSink, Outgoing
+from edge.site_queue import SiteQueueService
 from edge.status_publisher import CentralStatusPublisher
 from edge.uplink import DEFAULT_TIMING, Uplink, UplinkStats, UplinkTiming
 
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 UNENCODABLE = "unencodable"
 # How often device health is re-evaluated (a device goes stale when its report is overdue), in seconds.
 HEALTH_TICK_S = 1.0
+# Take and window commands from the centre waiting for the queue: a burst of API requests (residents taking tickets
+# by phone when the hall opens) must queue up here, not be refused as a busy device.
+QUEUE_COMMANDS_WAITING = 2048
 
 
 class EdgeAgent:
@@ -65,6 +70,7 @@ class EdgeAgent:
         timing: UplinkTiming = DEFAULT_TIMING,
         modbus_client_factory: Callable[[Device], RegisterClient] = pymodbus_client,
         clock: Callable[[], datetime] = utc_now,
+        queue_clock: Callable[[], datetime] | None = None,
     ) -> None:
         if outbox.site_id != site.id:
             raise ValueError(f"the outbox is site {outbox.site_id!r}'s, not {site.id!r}'s")
@@ -120,7 +126,21 @@ class EdgeAgent:
         )
         handlers: dict[str, CommandHandler] = dict(self.modbus.handlers)
         handlers.update({a.device.id: a for a in self._queue_devices.values() if a.actions})
-        self.commands = CommandRouter(site, handlers, outbox, clock, root=root)
+        # The site's ticket queue, when it has services: buttons, keys and the centre's take/window commands.
+        self.queue: SiteQueueService | None = None
+        if site.services and site.windows:
+            self.queue = SiteQueueService(
+                site,
+                tz=tz,
+                outbox=outbox,
+                outputs=QueueOutputs(site, dict(handlers), wall_clock=clock),
+                clock=queue_clock or clock,
+                wall_clock=clock,
+            )
+            handlers[AGENT_DEVICE_ID] = self.queue
+        self.commands = CommandRouter(
+            site, handlers, outbox, clock, root=root, queue_sizes={AGENT_DEVICE_ID: QUEUE_COMMANDS_WAITING}
+        )
         self._command_filter = f"{root}/{WIRE_VERSION}/{site.id}/+/{Channel.CMD.value}/+"
         self._stopping = threading.Event()
         self._health_thread = threading.Thread(target=self._watch_health, name=f"edge-{site.id}-health", daemon=True)
@@ -144,6 +164,8 @@ class EdgeAgent:
         self._central.start()
         self._site.start()
         self.modbus.start()
+        if self.queue is not None:
+            self.queue.start()
         self._health_thread.start()
         log.info(
             "edge agent for %s: %d occupancy sensors, %d queue devices, %d Modbus devices",
@@ -161,6 +183,8 @@ class EdgeAgent:
         stays in the outbox."""
         self._site.stop()
         self.commands.close()
+        if self.queue is not None:
+            self.queue.stop()
         self.modbus.stop()
         self._stopping.set()
         if self._health_thread.is_alive():
@@ -204,6 +228,10 @@ class EdgeAgent:
             self._reject(message, exc.reason, f"{device_id}: {exc.detail}")
             return
         try:
+            if self.queue is not None and adapter is not None and items:
+                # A button or a key: the queue acts, and saves with the device's event, in one transaction.
+                self.queue.on_device_items(items, vendor_payload=message.payload, redelivered=message.dup)
+                items = ()
             for item in items:
                 # Numbered only once accepted, so a device's sequence has no gaps the server could take for losses.
                 # The payload identifies a redelivery only when it made exactly one envelope.

@@ -30,7 +30,7 @@ from devices.commands import Command, command_id_of, decode_command
 from devices.errors import PayloadRejected
 from devices.events import COMMAND_RESULT_SCHEMA, CommandResultData, CommandStatus, event_data
 from devices.site import Site
-from devices.topics import TOPIC_ROOT, Channel, parse_device_topic
+from devices.topics import AGENT_DEVICE_ID, TOPIC_ROOT, Channel, parse_device_topic
 from edge.command_handler import HANDLER_TIMEOUT_S, CommandHandler, CommandOutcome
 from edge.sink import EnvelopeSink, Outgoing
 
@@ -62,6 +62,7 @@ class CommandRouter:
         root: str = TOPIC_ROOT,
         handler_timeout_s: float = HANDLER_TIMEOUT_S,
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        queue_sizes: Mapping[str, int] | None = None,
         remembered_ids: int = DEFAULT_REMEMBERED_IDS,
     ) -> None:
         self.site = site
@@ -71,6 +72,7 @@ class CommandRouter:
         self._root = root
         self._handler_timeout_s = handler_timeout_s
         self._queue_size = queue_size
+        self._queue_sizes = dict(queue_sizes or {})  # per device id, where one takes more than queue_size
         self._remembered_ids = remembered_ids
         self._lock = threading.Lock()
         # (device id, command id) -> (action, outcome); None while the command is queued or running.
@@ -123,7 +125,7 @@ class CommandRouter:
 
     def _refusal(self, device_id: str, command: Command) -> CommandOutcome | None:
         """The router's own answer (rejected or expired), or None when the handler should run the command."""
-        if device_id not in {device.id for device in self.site.devices}:
+        if device_id != AGENT_DEVICE_ID and device_id not in {device.id for device in self.site.devices}:
             return CommandOutcome("rejected", f"no device {device_id!r} in site {self.site.id!r}")
         handler = self._handlers.get(device_id)
         if handler is None:
@@ -179,13 +181,13 @@ class CommandRouter:
         try:
             work.put_nowait(item)
         except queue.Full:
-            detail = f"device busy: {self._queue_size} commands already waiting"
+            detail = f"device busy: {work.maxsize} commands already waiting"
             self._answer(item.device_id, item.command.command_id, item.command.action, _not_run(detail))
 
     # --- the per-device workers --------------------------------------------------------------------------------
 
     def _start_worker(self, device_id: str) -> queue.Queue[_Queued | None]:
-        work: queue.Queue[_Queued | None] = queue.Queue(self._queue_size)
+        work: queue.Queue[_Queued | None] = queue.Queue(self._queue_sizes.get(device_id, self._queue_size))
         worker = threading.Thread(target=self._work, args=(work,), name=f"cmd-{device_id}", daemon=True)
         self._queues[device_id] = work
         self._workers.append(worker)

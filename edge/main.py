@@ -6,6 +6,7 @@ import logging
 import threading
 
 from devices.broker import parse_broker_url
+from devices.clock_anchor import SimulatedClock
 from devices.site import Belt
 from edge.agent import EdgeAgent
 from edge.outbox import open_site_outbox
@@ -31,6 +32,7 @@ def run_edge(settings: EdgeSettings, belt: Belt, *, stop: threading.Event) -> in
         site_broker=parse_broker_url(settings.site_broker_url),
         central_broker=parse_broker_url(settings.central_broker_url),
         outbox=outbox,
+        queue_clock=None if settings.clock_file is None else SimulatedClock(settings.clock_file).now,
         timing=UplinkTiming(
             window=settings.uplink_window,
             confirm_timeout_s=settings.confirm_timeout_s,

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from devices.confirmations import SeqRange
 from devices.envelope import Envelope, encode_envelope
@@ -39,6 +40,7 @@ from devices.topics import TOPIC_ROOT, agent_status_topic, device_topic
 from edge.sink import Outgoing
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DEFAULT_MAX_ROWS = 200_000
 # Vendor payload digests kept per device: a redelivery comes within seconds of the first delivery (it is what the
@@ -133,31 +135,73 @@ class Outbox:
         ``redelivered`` (the MQTT DUP flag) a payload seen before gets its old number back and nothing is stored
         again. ValueError for an item that cannot be encoded; OutboxError when the disk refuses.
         """
-        topic = device_topic(self.site_id, item.device_id, item.channel, item.name, root=self.topic_root)
-        digest = None if vendor_payload is None else hashlib.blake2b(vendor_payload, digest_size=16).digest()
+        digest = None if vendor_payload is None else _digest(vendor_payload)
         with self._lock:
             with self._transaction():
                 if digest is not None and redelivered:
-                    row = self._db.execute(
-                        "SELECT seq FROM payload_seq WHERE device_id = ? AND digest = ?", (item.device_id, digest)
-                    ).fetchone()
-                    if row is not None:
-                        return int(row[0])
-                seq = self._next_seq(item.device_id)
-                # Built here because seq is part of the envelope; a ValueError rolls the number back.
-                payload = encode_envelope(Envelope(item.schema, item.device_id, item.observed_at, seq, item.data))
-                dropped = self._make_room()
-                cursor = self._db.execute(
-                    "INSERT INTO outbox (device_id, seq, topic, payload, critical, queued_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (item.device_id, seq, topic, payload, int(item.critical), self._clock().timestamp()),
-                )
-                if digest is not None:
-                    self._remember_digest(item.device_id, digest, seq)
+                    known = self._known_seq(item.device_id, digest)
+                    if known is not None:
+                        return known
+                seq, row_id, dropped = self._insert(item, digest)
             # Committed: only now does the in-memory picture follow.
             self._depth += 1 - dropped
-            self._last_id = int(cursor.lastrowid or 0)
+            self._last_id = row_id
         return seq
+
+    def submit_all(
+        self,
+        items: Sequence[Outgoing],
+        *,
+        also: Callable[[sqlite3.Connection], None],
+        vendor_payload: bytes | None = None,
+    ) -> list[int]:
+        """Store every item and run ``also`` on the outbox's connection in ONE transaction: all or nothing.
+
+        The site queue keeps its state in this file (``edge.queue.store``), so that a ticket number is never saved
+        without the events that announce it, nor announced without being saved. ``also`` must not commit.
+        ``vendor_payload`` is remembered for the first item, as :meth:`submit` does (see
+        :meth:`is_known_redelivery`).
+        """
+        digest = None if vendor_payload is None else _digest(vendor_payload)
+        with self._lock:
+            with self._transaction():
+                also(self._db)
+                written = [self._insert(item, digest if index == 0 else None) for index, item in enumerate(items)]
+            for _seq, row_id, dropped in written:
+                self._depth += 1 - dropped
+                self._last_id = row_id
+        return [seq for seq, _row_id, _dropped in written]
+
+    def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work`` on the outbox's connection, serialised with every write (for the site queue's state)."""
+        with self._lock, self._reading():
+            return work(self._db)
+
+    def is_known_redelivery(self, device_id: str, vendor_payload: bytes) -> bool:
+        """True when this payload of the device was taken before (its DUP redelivery must not act twice)."""
+        with self._lock, self._reading():
+            return self._known_seq(device_id, _digest(vendor_payload)) is not None
+
+    def _known_seq(self, device_id: str, digest: bytes) -> int | None:
+        row = self._db.execute(
+            "SELECT seq FROM payload_seq WHERE device_id = ? AND digest = ?", (device_id, digest)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _insert(self, item: Outgoing, digest: bytes | None) -> tuple[int, int, int]:
+        """Inside a transaction: number, encode and insert one item; (seq, row id, telemetry rows dropped)."""
+        topic = device_topic(self.site_id, item.device_id, item.channel, item.name, root=self.topic_root)
+        seq = self._next_seq(item.device_id)
+        # Built here because seq is part of the envelope; a ValueError rolls the number back.
+        payload = encode_envelope(Envelope(item.schema, item.device_id, item.observed_at, seq, item.data))
+        dropped = self._make_room()
+        cursor = self._db.execute(
+            "INSERT INTO outbox (device_id, seq, topic, payload, critical, queued_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (item.device_id, seq, topic, payload, int(item.critical), self._clock().timestamp()),
+        )
+        if digest is not None:
+            self._remember_digest(item.device_id, digest, seq)
+        return seq, int(cursor.lastrowid or 0), dropped
 
     def pending(self, *, after_id: int, limit: int) -> list[OutboxRow]:
         """Up to ``limit`` waiting rows with ids above ``after_id``, oldest first."""
@@ -261,6 +305,10 @@ class Outbox:
             yield
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {self.path}: {exc}") from exc
+
+
+def _digest(vendor_payload: bytes) -> bytes:
+    return hashlib.blake2b(vendor_payload, digest_size=16).digest()
 
 
 def open_site_outbox(state_dir: Path, site_id: str, *, topic_root: str, max_rows: int) -> Outbox:

@@ -22,6 +22,10 @@ class EdgeSettings(BaseSettings):
     state_dir: Path = Field(default=Path("var/edge"), description="the outbox (with sequence numbers) lives here")
     # 200,000 envelopes of ~300 bytes is ~60 MB on disk: the belt's 14 devices reporting once a minute fill it in
     # about ten days of outage; past it the oldest telemetry goes first (door events and command results never).
+    clock_file: Path | None = Field(
+        default=None,
+        description="a demo's simulated clock anchor (devices/clock_anchor.py): the site queue runs on that clock",
+    )
     outbox_max_rows: int = Field(default=DEFAULT_MAX_ROWS, ge=1, description="outbox bound, in envelopes")
     uplink_window: int = Field(default=1000, ge=1, description="envelopes sent and not yet confirmed, at most")
     confirm_timeout_s: float = Field(default=30.0, gt=0, description="wait for a confirmation before re-sending")

@@ -157,6 +157,9 @@ def _banner(options: DemoOptions, belt: Belt, broker_url: str, conninfo: str) ->
             f"  bookings:          {api}/api/v1/bookings?site={first_site.id}"
             f" (Authorization: Bearer <{options.data_dir / 'scenario.token'}>)",
             f"  devices' health:   {api}/api/v1/sites/{first_site.id}/devices",
+            f"  queue display:     {api}/display/{first_site.id}  (the hall's big screen; live)",
+            f"  take a ticket:     POST {api}/api/v1/sites/{first_site.id}/tickets"
+            ' {"service": "party-mass"} (with the Bearer token above)',
             f"  ground truth:      {options.data_dir / 'truth.json'} (written when the scenario ends)",
             f"  MQTT broker:       {broker_url}",
             f"  PostgreSQL:        {conninfo}",
@@ -261,7 +264,11 @@ def _run_everything(
         {},
     )
     for site in belt.sites:
-        edge_env = {"SC_EDGE_SITE_BROKER_URL": broker.url, "SC_EDGE_CENTRAL_BROKER_URL": central_url}
+        edge_env = {
+            "SC_EDGE_SITE_BROKER_URL": broker.url,
+            "SC_EDGE_CENTRAL_BROKER_URL": central_url,
+            "SC_EDGE_CLOCK_FILE": str(clock_file),  # the site queue runs on the scenario's clock, as the server does
+        }
         children.start(
             f"edge-{site.id}",
             ["edge", "--site", site.id, "--state-dir", str(data_dir / "edge"), *site_file],

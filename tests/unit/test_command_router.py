@@ -358,3 +358,29 @@ def test_closing_answers_queued_commands_failed(sink: ListSink, clock: Clock) ->
     results = {r["command_id"]: (r["status"], r["detail"]) for r in answers(sink, 2)}
     assert results["running"][0] == "done"
     assert results["queued"] == ("failed", "not run: the agent is stopping")
+
+
+class RecordingQueue(RecordingDoor):
+    @property
+    def actions(self) -> frozenset[str]:
+        return frozenset({"take"})
+
+
+def test_the_agents_own_queue_takes_its_commands_with_a_deeper_queue_than_a_device(
+    sink: ListSink, clock: Clock
+) -> None:
+    queue = RecordingQueue()
+    queue.hold.clear()
+    router = CommandRouter(site(), {"_agent": queue}, sink, clock, root=ROOT, queue_size=1, queue_sizes={"_agent": 5})
+    try:
+        for number in range(6):  # one running, five waiting: none refused as busy
+            router.handle(f"{ROOT}/v1/hub/_agent/cmd/take", payload(f"take-{number}", "take", service="affairs"))
+            if number == 0:
+                assert queue.started.wait(5)
+        queue.hold.set()
+        results = answers(sink, 6)
+        assert [(r["command_id"], r["status"]) for r in results] == [(f"take-{n}", "done") for n in range(6)]
+        assert {item.device_id for item in sink.items} == {"_agent"}
+        assert queue.executed == [f"take-{n}" for n in range(6)]
+    finally:
+        router.close()

@@ -12,7 +12,7 @@ import pytest
 
 from devices.envelope import decode_envelope
 from devices.topics import Channel, device_topic
-from edge.outbox import DIGESTS_KEPT_PER_DEVICE, Outbox, open_site_outbox
+from edge.outbox import DIGESTS_KEPT_PER_DEVICE, Outbox, OutboxError, open_site_outbox
 from edge.sink import EnvelopeSink, Outgoing
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
@@ -198,3 +198,41 @@ def test_the_sequence_file_of_earlier_versions_is_adopted_and_its_numbers_go_on(
     assert outbox.path == state_dir / f"{SITE}-outbox.sqlite3"
     assert not (state_dir / f"{SITE}-sequences.sqlite3").exists()
     outbox.close()
+
+
+def _note(db: sqlite3.Connection, text: str) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS note (text TEXT NOT NULL)")
+    db.execute("INSERT INTO note (text) VALUES (?)", (text,))
+
+
+def test_items_and_the_callers_own_rows_are_stored_in_one_transaction(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path)
+    seqs = outbox.submit_all([reading("a"), reading("_agent", critical=True)], also=lambda db: _note(db, "A001"))
+    assert seqs == [0, 0]
+    assert waiting(outbox) == [("a", 0), ("_agent", 0)]
+    assert outbox.read(lambda db: db.execute("SELECT text FROM note").fetchall()) == [("A001",)]
+    (_first, agent_row) = outbox.pending(after_id=0, limit=10)
+    assert agent_row.topic == "sc/v1/complex/_agent/event/access"
+
+
+def test_nothing_is_stored_when_the_callers_part_fails(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path)
+
+    def fails(db: sqlite3.Connection) -> None:
+        _note(db, "A001")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(OutboxError):
+        outbox.submit_all([reading("a")], also=fails)
+    assert waiting(outbox) == []
+    assert outbox.read(lambda db: db.execute("SELECT name FROM sqlite_master WHERE name = 'note'").fetchall()) == []
+    assert outbox.submit(reading("a")) == 0  # the number was not used up
+
+
+def test_a_redelivered_payload_is_known_once_taken_with_its_items(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path)
+    payload = b'{"type":"button","button":1}'
+    assert not outbox.is_known_redelivery("dispenser", payload)
+    outbox.submit_all([reading("dispenser", critical=True)], also=lambda db: None, vendor_payload=payload)
+    assert outbox.is_known_redelivery("dispenser", payload)
+    assert not outbox.is_known_redelivery("dispenser", b'{"type":"button","button":2}')
