@@ -1,7 +1,9 @@
 """One MQTT message from an edge agent → a reading to store, or a reject with its reason.
 
 The device's identity comes from the topic (the broker's ACL ties topics to credentials), never from the payload:
-an envelope that names another device is refused.
+an envelope that names another device is refused. The site's edge agent sends envelopes of its own as ``_agent``
+(its queue's ``queue.v1`` events and its answers to take/window commands: server/ingest/queue_events.py); no device
+of the site file may send ``queue.v1``.
 
 :func:`reject_delivery_key` reads, where it can, which edge envelope a refused message was, so that the server can
 confirm it to its agent like a stored one: sent again it would be refused again, and its reject row is its record.
@@ -16,14 +18,17 @@ from datetime import datetime, timedelta
 from devices.envelope import MAX_PAYLOAD_BYTES, MAX_SEQ, decode_envelope, ensure_device_matches, load_json_object
 from devices.errors import PayloadRejected, RejectReason
 from devices.mqtt_link import InboundMessage
+from devices.queue_contract import QUEUE_SCHEMA
 from devices.readings import OCCUPANCY_SCHEMA, occupancy_from_envelope
 from devices.site import Belt
 from devices.topics import Channel, parse_device_topic
 from server.db.device_health import StatusUpdate
 from server.db.events import StoredEvent
+from server.db.queue_writes import QueueEventRecord
 from server.db.readings import StoredReading
 from server.db.rejects import PAYLOAD_HEAD_LIMIT, IngestReject
 from server.ingest.events import AnsweredCommand, check_topic_fits_schema, event_from_envelope
+from server.ingest.queue_events import classify_agent_message
 from server.ingest.statuses import status_from_message
 
 # The reject reason of a message our own code failed on (not one of the wire contract's reasons).
@@ -40,8 +45,8 @@ class DeliveryKey:
 
 
 # What one message becomes: an occupancy reading, another event (a command result also answers its command), a
-# device's status (status topics carry no envelope), or a reject.
-Classified = StoredReading | StoredEvent | AnsweredCommand | StatusUpdate | IngestReject
+# device's status (status topics carry no envelope), an event of a site's queue (from its agent), or a reject.
+Classified = StoredReading | StoredEvent | AnsweredCommand | StatusUpdate | QueueEventRecord | IngestReject
 
 
 def classify_message(
@@ -51,6 +56,8 @@ def classify_message(
         topic = parse_device_topic(message.topic, root=root)
         if topic.channel is Channel.STATUS:
             return status_from_message(message, topic, belt=belt, now=now, max_future=max_future)
+        if topic.is_agent:
+            return classify_agent_message(message, topic, belt=belt, now=now, max_future=max_future)
         try:
             site, device = belt.device(topic.device_id)
         except KeyError:
@@ -60,6 +67,10 @@ def classify_message(
         envelope = decode_envelope(message.payload, now=now, max_future=max_future)
         ensure_device_matches(envelope, topic.device_id)
         check_topic_fits_schema(topic, envelope.schema_name)
+        if envelope.schema_name == QUEUE_SCHEMA:
+            raise PayloadRejected(
+                RejectReason.SCHEMA, f"schema: {QUEUE_SCHEMA} comes from the site's edge agent (_agent), not a device"
+            )
         if envelope.schema_name != OCCUPANCY_SCHEMA:
             return event_from_envelope(envelope, topic, site=site, device=device, now=now)
         reading = occupancy_from_envelope(envelope)
@@ -89,8 +100,9 @@ def reject_delivery_key(message: InboundMessage, *, root: str) -> DeliveryKey | 
     except PayloadRejected:
         return None
     seq = document.get("seq")
-    # Only events and command results come from an outbox; a seq elsewhere would name some other envelope.
-    if topic.is_agent or topic.channel not in (Channel.EVENT, Channel.CMD):
+    # Only events and command results come from an outbox (the agent's own too: its queue events and its answers);
+    # a seq elsewhere would name some other envelope.
+    if topic.channel is not Channel.EVENT and not topic.is_command_result:
         return None
     if type(seq) is not int or not 0 <= seq <= MAX_SEQ:  # bool is not a seq
         return None

@@ -1,8 +1,10 @@
-"""What a batch holds besides occupancy readings and rejects: events, command answers and device statuses.
+"""What a batch holds besides occupancy readings and rejects: events, command answers, device statuses and the
+site queues' events.
 
 The ingest collects them while classifying and writes them in the batch's one transaction, after the readings:
-an event is stored (idempotently, like a reading), a command result also records the answer on its command, and a
-status updates the device's health (with a history row when its state changed).
+an event is stored (idempotently, like a reading), a command result also records the answer on its command, a
+status updates the device's health (with a history row when its state changed), and a site agent's queue event
+updates the centre's copy of that site's queue (server/db/queue_writes.py; displays are woken on COMMIT).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import psycopg
 from server.db.commands import AnswerOutcome, CommandAnswer, record_answer
 from server.db.device_health import StatusChange, StatusUpdate, record_statuses
 from server.db.events import StoredEvent, insert_events
+from server.db.queue_writes import QueueEventRecord, QueueEventsWritten, write_queue_events
 from server.ingest.events import AnsweredCommand
 
 log = logging.getLogger(__name__)
@@ -22,11 +25,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class DeviceRecordsWritten:
-    events_inserted: int
+    events_inserted: int  # device events and queue events
     events_duplicated: int
     answers: list[tuple[CommandAnswer, AnswerOutcome]]
     changes: list[StatusChange]
     statuses: int
+    queue: QueueEventsWritten
 
 
 @dataclass(slots=True)
@@ -34,12 +38,18 @@ class DeviceRecords:
     events: list[StoredEvent] = field(default_factory=list)
     answers: list[CommandAnswer] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
+    queue_events: list[QueueEventRecord] = field(default_factory=list)
 
-    def add(self, outcome: StoredEvent | AnsweredCommand | StatusUpdate) -> StoredEvent | None:
-        """Keep one outcome; returns the event when it is an edge envelope (for the agent's confirmation)."""
+    def add(
+        self, outcome: StoredEvent | AnsweredCommand | StatusUpdate | QueueEventRecord
+    ) -> StoredEvent | QueueEventRecord | None:
+        """Keep one outcome; returns it when it is an edge envelope (for the agent's confirmation)."""
         if isinstance(outcome, StatusUpdate):
             self.statuses.append(outcome)  # a retained status, not an envelope of the agent's outbox
             return None
+        if isinstance(outcome, QueueEventRecord):
+            self.queue_events.append(outcome)
+            return outcome
         if isinstance(outcome, AnsweredCommand):
             self.answers.append(outcome.answer)
             outcome = outcome.event
@@ -52,7 +62,16 @@ class DeviceRecords:
         # Answers after their events: an answer must be stored as an event even when its command is unknown.
         answers = [(answer, record_answer(connection, answer=answer)) for answer in self.answers]
         changes = record_statuses(connection, updates=self.statuses) if self.statuses else []
-        return DeviceRecordsWritten(inserted, len(self.events) - inserted, answers, changes, len(self.statuses))
+        queue = write_queue_events(connection, events=self.queue_events)
+        # Queue events count as events in the ingest's figures (new rows, and replays stored once).
+        return DeviceRecordsWritten(
+            events_inserted=inserted + queue.inserted,
+            events_duplicated=len(self.events) - inserted + queue.duplicated,
+            answers=answers,
+            changes=changes,
+            statuses=len(self.statuses),
+            queue=queue,
+        )
 
 
 def log_written(written: DeviceRecordsWritten) -> None:
