@@ -64,7 +64,7 @@ _Number = Annotated[str, StringConstraints(pattern=TICKET_PATTERN)]
 _Day = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 _RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 MAX_NUMBER = 9999  # four digits after the prefix: a prefix runs out after 9,999 tickets a day
-_SECONDS = Field(ge=0, le=7 * 24 * 3600)
+MAX_WAIT_S = 7 * 24 * 3600
 
 
 class _Wire(BaseModel):
@@ -91,8 +91,8 @@ class TicketView(_Wire):
     request_id: _RequestId | None = None  # the take command's id, or None for a dispenser button
     device: _Id | None = None  # the dispenser that issued it
     waiting_ahead: int = Field(ge=0, le=100_000)  # tickets ahead of it when it was issued
-    shown_wait_lo_s: int | None = _SECONDS
-    shown_wait_hi_s: int | None = _SECONDS
+    shown_wait_lo_s: int | None = Field(default=None, ge=0, le=MAX_WAIT_S)
+    shown_wait_hi_s: int | None = Field(default=None, ge=0, le=MAX_WAIT_S)
     window: _Id | None = None  # where it was last called, or where a transfer sent it
     called_at: str | None = None  # the first call
     recalls: int = Field(default=0, ge=0, le=1000)

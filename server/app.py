@@ -24,10 +24,13 @@ from server.api.routes import (
     bookings,
     commands,
     devices,
+    display_pages,
     health,
     notices,
     occupancy,
     policies,
+    queue_actions,
+    queue_display,
     release_report,
     rooms,
     sites,
@@ -142,5 +145,10 @@ def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI
     app.include_router(booking_actions.router)
     app.include_router(waitlist.router)
     app.include_router(availability.router)
+    # Issue 5's queue actions (forwarded to the site's edge agent):
+    app.include_router(queue_actions.router)
+    # Issue 5's display routers
+    app.include_router(queue_display.router)
+    app.include_router(display_pages.router)
     install_error_handlers(app)
     return app

@@ -25,9 +25,10 @@ from typing import Any, Protocol
 from psycopg_pool import ConnectionPool
 
 from devices.commands import DEFAULT_COMMAND_TTL, encode_command, new_command
+from devices.queue_contract import TAKE_ACTION, WINDOW_ACTION
 from devices.site import Belt
 from devices.timestamps import utc_now
-from devices.topics import Channel, device_topic
+from devices.topics import AGENT_DEVICE_ID, Channel, device_topic
 from server.db.commands import CommandRecord, get_command, insert_command, mark_unanswered
 
 # The actions each device model takes (devices/commands.py documents their args). Models absent take none.
@@ -37,6 +38,8 @@ ACTIONS_OF_MODEL: Mapping[str, frozenset[str]] = {
     "mqtt-display-board": frozenset({"display"}),
     "mqtt-ticket-dispenser": frozenset({"print"}),
 }
+# What the site's edge agent itself takes (its ticket queue).
+AGENT_ACTIONS = frozenset({TAKE_ACTION, WINDOW_ACTION})
 # After expires_at, how long an answer may still be on its way before the command counts as unanswered: the edge
 # answers a command that reached it in time within its handler timeout (edge.command_handler.HANDLER_TIMEOUT_S,
 # 10 s), and the answer then crosses the edge outbox and the broker.
@@ -65,6 +68,17 @@ class CommandRefused(CommandError):
 
 class BrokerUnavailable(CommandError):
     """The broker did not take the command in time; the stored row stays 'sent' (HTTP 503)."""
+
+
+class SiteQueueError(Exception):
+    """The site's queue refused a request, or could not be reached; answered ``{"detail", "code"}`` with
+    ``status`` (server.api.errors)."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
 
 
 class CommandLink(Protocol):
@@ -122,8 +136,34 @@ class CommandService:
         if action not in takes:
             choice = f"it takes {', '.join(sorted(takes))}" if takes else "it takes no commands"
             raise CommandRefused(f"{device_id} ({device.model}) does not take {action!r}: {choice}")
+        return self._send(site_id, device_id, action, args, self._new_id())
+
+    def issue_to_agent(
+        self, site_id: str, action: str, args: Mapping[str, Any], *, command_id: str | None = None
+    ) -> CommandRecord:
+        """A command to the site's edge agent itself (the site queue's ``take`` and ``window``:
+        devices/queue_contract.py). A ``command_id`` already issued is not sent again: its row is returned, so a
+        request retried with the same id never makes a second ticket."""
         try:
-            command = new_command(self._new_id(), action, args, now=self._clock(), ttl=self._ttl)
+            self._belt.site(site_id)
+        except KeyError as exc:
+            raise UnknownDevice(str(exc)) from None
+        if action not in AGENT_ACTIONS:
+            raise CommandRefused(f"the edge agent takes {', '.join(sorted(AGENT_ACTIONS))}, not {action!r}")
+        if command_id is not None:
+            with self._pool.connection() as conn:
+                known = get_command(conn, command_id=command_id)
+            if known is not None:
+                if (known.site_id, known.device_id, known.action) != (site_id, AGENT_DEVICE_ID, action):
+                    raise CommandRefused(f"command id {command_id} was used for another request")
+                return known
+        return self._send(site_id, AGENT_DEVICE_ID, action, args, command_id or self._new_id())
+
+    def _send(
+        self, site_id: str, device_id: str, action: str, args: Mapping[str, Any], command_id: str
+    ) -> CommandRecord:
+        try:
+            command = new_command(command_id, action, args, now=self._clock(), ttl=self._ttl)
         except ValueError as exc:
             raise CommandRefused(str(exc)) from None
         if not self._link.connected:

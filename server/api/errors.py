@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from server.commands import BrokerUnavailable, CommandError, CommandRefused, UnknownCommand, UnknownDevice
+from server.commands import (
+    BrokerUnavailable,
+    CommandError,
+    CommandRefused,
+    SiteQueueError,
+    UnknownCommand,
+    UnknownDevice,
+)
 from server.db.accounts import AccountExists
 from server.db.bookings import SlotTaken
 from server.db.notices import NoticeGone, UnknownNotice
@@ -58,7 +65,13 @@ async def _booking_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc), "code": "not_found"}, status_code=404)
 
 
+async def _site_queue_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SiteQueueError)
+    return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SiteQueueError, _site_queue_error)
     app.add_exception_handler(CommandError, _command_error)
     for kind, _status, _code in CODED_ACCOUNT_ERRORS:
         app.add_exception_handler(kind, _coded_account_error)
