@@ -233,6 +233,19 @@ def cmd_score_releases(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_score_waits(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from server.scoring.wait_score import run_score_waits
+    from server.settings import ServerSettings
+
+    settings = ServerSettings() if args.database_url is None else ServerSettings(database_url=args.database_url)
+    if args.tolerance_s < 0:
+        print("smartcomplex: --tolerance-s must not be negative", file=sys.stderr)
+        return 2
+    return run_score_waits(args.truth, settings.database_url, tolerance=timedelta(seconds=args.tolerance_s))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from server.demo.runner import DemoOptions, run_demo
 
@@ -366,6 +379,19 @@ def build_parser() -> argparse.ArgumentParser:
         "releases_as_people_arrived, not as a false release (the sensing path's latency times the speed); default 0",
     )
     releases.set_defaults(handler=cmd_score_releases)
+    waits = score_commands.add_parser(
+        "waits", help="the queue's shown wait ranges against the residents' waits, and its numbering, on a day: JSON"
+    )
+    waits.add_argument("--truth", type=Path, required=True, help="the scenario's truth.json")
+    waits.add_argument("--database-url", default=None, help="libpq conninfo; default SC_DATABASE_URL")
+    waits.add_argument(
+        "--tolerance-s",
+        type=float,
+        default=0.0,
+        help="simulated seconds: a served ticket's wait this far outside the range shown at issue still counts as "
+        "within it (the queue path's latency times the speed); default 0",
+    )
+    waits.set_defaults(handler=cmd_score_waits)
 
     db = commands.add_parser("db", help="database administration")
     db_commands = db.add_subparsers(dest="what", required=True, metavar="WHAT")

@@ -22,6 +22,8 @@ SUBCOMMANDS = [
     ["db", "migrate"],
     ["site"],
     ["site", "check"],
+    ["score", "releases"],
+    ["score", "waits"],
 ]
 
 
