@@ -13,8 +13,11 @@ The model, which the system's queue is expected to reproduce from the same butto
   and close it at the end of its hours. No new call in the last 5 minutes; a service still running at closing is
   cut short at closing.
 - An idle open window calls the oldest waiting ticket of the services it handles (FIFO per service, oldest first
-  across a window's services). A present resident walks over (20-90 s) and is served for a log-normal time. A
-  resident who left is called anyway (the system cannot know), recalled after 60 s and marked no-show after 120 s.
+  across a window's services). A ticket taken while a window is idle is called after the staff's reaction time
+  (``CALL_REACTION``, 20 s): nobody can call a ticket in the very instant it is printed, and a system that got the
+  key before the ticket would rightly find nothing to call. A present resident walks over (20-90 s) and is served
+  for a log-normal time. A resident who left is called anyway (the system cannot know), recalled after 60 s and
+  marked no-show after 120 s.
 - When no window will serve a waiting ticket's service again before its hall closes, its holder goes home
   (``not_called``).
 """
@@ -40,6 +43,7 @@ NO_SHOW_AFTER = timedelta(seconds=120)
 WALK_S = (20, 90)
 BREAK_LENGTH = timedelta(minutes=15)
 MIN_SERVICE_S = 60
+CALL_REACTION = timedelta(seconds=20)
 ONE_SECOND = timedelta(seconds=1)
 
 
@@ -52,6 +56,7 @@ class Event(IntEnum):
     OPEN = 4
     BREAK_END = 5
     ARRIVAL = 6
+    CALL = 7  # an idle window calls, its reaction time after a ticket was taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +191,8 @@ class QueueSimulation:
         patience_s = self.rng.expovariate(1 / (SERVICE_DEMAND.get(service, DEFAULT_DEMAND).patience_min * 60))
         self.push(at + timedelta(seconds=max(60, round(patience_s))), Event.GIVE_UP, held)
         for window in sorted(self.windows, key=lambda w: (w.idle_since or at, w.order)):
-            if service in window.spec.services:
-                self.try_call(window, at)
+            if service in window.spec.services and window.open and not window.busy and window.interval is not None:
+                self.push(at + CALL_REACTION, Event.CALL, (window, window.interval))
 
     def give_up(self, held: Held, at: datetime) -> None:
         if held.called_at is None and held.left_at is None:  # still waiting (neither called nor sent home)
@@ -236,6 +241,8 @@ class QueueSimulation:
             window.on_break = False
             if window.interval is not None and at < window.interval.end - LAST_CALL_BEFORE_CLOSING:
                 self.start_session(window, at, after_break=True)
+        elif kind == Event.CALL:
+            self.try_call(window, at)
         elif kind == Event.FREE:
             window.busy = False
             if window.break_pending:

@@ -18,6 +18,7 @@ import pytest
 
 from devices.site import Belt, load_belt
 from edge.queue.engine import QueueRefusal, SiteQueue
+from simulators.scenario.queue_model import CALL_REACTION
 from simulators.scenario.queue_plan import QueueDay, plan_queue
 
 SITES = ("complex", "affairs-center", "enterprise-center")  # the sites with service windows
@@ -33,7 +34,7 @@ class Replay:
     served: int = 0
     no_estimate: int = 0
     covered: int = 0
-    waited: int = 0  # served tickets not called at once
+    waited: int = 0  # served tickets not called as soon as they were taken
     waited_covered: int = 0
 
 
@@ -96,7 +97,7 @@ def replay(belt: Belt, site_id: str, day: date, seed: int, widths: list[float], 
         width = (shown.shown_wait_hi_s - shown.shown_wait_lo_s) / 60
         result.covered += inside
         widths.append(width)
-        if wait_s > 0:
+        if wait_s > CALL_REACTION.total_seconds():  # more than the staff's reaction to a ticket at an idle window
             result.waited += 1
             result.waited_covered += inside
             waited_widths.append(width)
