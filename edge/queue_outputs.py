@@ -1,9 +1,10 @@
 """What the site queue shows and prints: tickets on the dispensers, calls on the hall's display boards.
 
-Runs on one worker thread of its own, so that the MQTT thread that took a button or a key never waits for a
-printer or a board (a dispenser answers within 2 s, a Modbus board within its poll timeout). Boards are coalesced:
-only the newest picture of the hall is written, however many calls came while the last write was under way, since
-an older picture is of no use to anyone. A print is never coalesced: each ticket is printed once.
+Runs on two worker threads of its own (one for the dispensers, one for the boards), so that the MQTT thread that
+took a button or a key never waits for a printer or a board, and a printer never delays a call on the boards (a
+dispenser answers within 2 s, a Modbus board within its poll timeout). Boards are coalesced: only the newest picture
+of the hall is written, however many calls came while the last write was under way, since an older picture is of no
+use to anyone. A print is never coalesced: each ticket is printed once.
 
 The boards of the queue are the display boards (``mqtt-display-board``, ``ditel-led-board``) in a service hall or
 waiting area of the site; boards at the doors of bookable rooms are the room panels of the release rules. An MQTT
@@ -13,6 +14,8 @@ Ditel LED board's text is written to its registers through the agent's Modbus lo
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import threading
 from collections import deque
@@ -79,19 +82,25 @@ class QueueOutputs:
         self._shown: dict[str, BoardPicture] = {}
         self._wake = threading.Condition()
         self._stopping = False
-        self._sequence = 0
+        self._sequence = itertools.count(1)  # command ids of both workers: next() on a count is atomic in CPython
         self.failures = 0
-        self._thread = threading.Thread(target=self._work, name=f"queue-outputs-{site.id}", daemon=True)
+        # Two workers: a printer waiting for its answer never holds up the hall's boards, nor a board a ticket.
+        self._threads = (
+            threading.Thread(target=self._print_forever, name=f"queue-prints-{site.id}", daemon=True),
+            threading.Thread(target=self._show_forever, name=f"queue-boards-{site.id}", daemon=True),
+        )
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         with self._wake:
             self._stopping = True
-            self._wake.notify()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
+            self._wake.notify_all()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout_s)
 
     def after(self, events: Sequence[QueueEventData]) -> None:
         """Take the events of one committed queue change: print what was issued at a dispenser, show the calls."""
@@ -108,7 +117,7 @@ class QueueOutputs:
                     self._calls.appendleft(_ascii(line)[:LINE_CHARS])
                     headline = call_headline(ticket.number, self._window_name(ticket.window))
                     self._picture = BoardPicture(headline, tuple(self._calls))
-            self._wake.notify()
+            self._wake.notify_all()
 
     def _window_name(self, window_id: str) -> str:
         try:
@@ -126,23 +135,33 @@ class QueueOutputs:
 
     # --- the worker ------------------------------------------------------------------------------------------
 
-    def _work(self) -> None:
+    def _print_forever(self) -> None:
         while True:
             with self._wake:
-                while not self._stopping and not self._prints and self._picture_pending() is None:
+                while not self._stopping and not self._prints:
                     self._wake.wait()
                 if self._stopping:
                     return
-                job = self._prints.popleft() if self._prints else None
-                picture = self._picture if job is None else None
-            try:
-                if job is not None:
-                    self._print(*job)
-                elif picture is not None:
-                    self._show(picture)
-            except Exception:  # an output must never stop the queue
-                self.failures += 1
-                log.exception("queue output failed")
+                job = self._prints.popleft()
+            self._guarded(functools.partial(self._print, *job))
+
+    def _show_forever(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopping and self._picture_pending() is None:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                picture = self._picture
+            if picture is not None:
+                self._guarded(functools.partial(self._show, picture))
+
+    def _guarded(self, output: Callable[[], None]) -> None:
+        try:
+            output()
+        except Exception:  # an output must never stop the queue
+            self.failures += 1
+            log.exception("queue output failed")
 
     def _picture_pending(self) -> BoardPicture | None:
         picture = self._picture
@@ -151,8 +170,7 @@ class QueueOutputs:
         return picture
 
     def _next_id(self, what: str) -> str:
-        self._sequence += 1
-        return f"q-{what}-{self.site.id}-{self._wall_clock().strftime('%H%M%S%f')}-{self._sequence}"[:64]
+        return f"q-{what}-{self.site.id}-{self._wall_clock().strftime('%H%M%S%f')}-{next(self._sequence)}"[:64]
 
     def _print(self, device_id: str, ticket: TicketView, estimate: str) -> None:
         args = {

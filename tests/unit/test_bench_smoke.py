@@ -107,3 +107,23 @@ def test_poll_isolation_benchmark_refuses_a_single_device_without_starting_anyth
     assert result.returncode == 2
     assert "--devices must be at least 2" in result.stderr
     assert result.stdout == ""
+
+
+def test_queue_latency_benchmark_sees_every_call_on_both_paths_and_prints_medians_and_ratios() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "queue_call_latency.py"), "--calls", "5", "--load", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "never seen" not in result.stderr, result.stderr
+    for path in ("mqtt_board", "web_sse"):
+        assert re.search(
+            rf"^{path}\s+quiet median\s+\d+\.\d ms\s+p99\s+\d+\.\d ms \| loaded median\s+\d+\.\d ms\s+p99\s+\d+\.\d ms"
+            r" \| loaded/quiet median \d+\.\d\d$",
+            result.stdout,
+            re.MULTILINE,
+        ), result.stdout
