@@ -83,7 +83,8 @@ class Truth:
         return self.begin <= at and (self.until is None or at < self.until)
 
 
-def _instant(value: object, where: str) -> datetime:
+def truth_instant(value: object, where: str) -> datetime:
+    """An RFC 3339 instant with a zone, as aware UTC; TruthError naming ``where`` otherwise."""
     if not isinstance(value, str):
         raise TruthError(f"{where}: {value!r} is not an RFC 3339 instant")
     try:
@@ -96,10 +97,10 @@ def _instant(value: object, where: str) -> datetime:
 
 
 def _optional_instant(value: object, where: str) -> datetime | None:
-    return None if value is None else _instant(value, where)
+    return None if value is None else truth_instant(value, where)
 
 
-def _text(item: Mapping[str, Any], key: str, where: str) -> str:
+def truth_text(item: Mapping[str, Any], key: str, where: str) -> str:
     value = item.get(key)
     if not isinstance(value, str) or not value:
         raise TruthError(f"{where}.{key}: {value!r} is not a non-empty string")
@@ -116,15 +117,15 @@ def _list(document: Mapping[str, Any], key: str) -> list[Any]:
 def _booking(item: object, where: str) -> TruthBooking:
     if not isinstance(item, dict):
         raise TruthError(f"{where}: not an object")
-    outcome = _text(item, "outcome", where)
+    outcome = truth_text(item, "outcome", where)
     if outcome not in OUTCOMES:
         raise TruthError(f"{where}.outcome: {outcome!r} is not one of {', '.join(sorted(OUTCOMES))}")
     return TruthBooking(
-        id=_text(item, "id", where),
-        site=_text(item, "site", where),
-        space=_text(item, "space", where),
-        start=_instant(item.get("start"), f"{where}.start"),
-        end=_instant(item.get("end"), f"{where}.end"),
+        id=truth_text(item, "id", where),
+        site=truth_text(item, "site", where),
+        space=truth_text(item, "space", where),
+        start=truth_instant(item.get("start"), f"{where}.start"),
+        end=truth_instant(item.get("end"), f"{where}.end"),
         outcome=outcome,
         arrived_at=_optional_instant(item.get("arrived_at"), f"{where}.arrived_at"),
         emptied_at=_optional_instant(item.get("emptied_at"), f"{where}.emptied_at"),
@@ -138,7 +139,7 @@ def _headcount(item: Mapping[str, Any], where: str) -> Headcount:
         at = f"{where}.headcount[{index}]"
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], int) and entry[1] >= 0):
             raise TruthError(f"{at}: not [instant, people]")
-        instant = _instant(entry[0], at)
+        instant = truth_instant(entry[0], at)
         if changes and instant < changes[-1]:
             raise TruthError(f"{at}: out of order")
         changes.append(instant)
@@ -161,7 +162,7 @@ def parse_truth(document: object) -> Truth:
         where = f"spaces[{index}]"
         if not isinstance(item, dict):
             raise TruthError(f"{where}: not an object")
-        key = (_text(item, "site", where), _text(item, "space", where))
+        key = (truth_text(item, "site", where), truth_text(item, "space", where))
         headcounts[key] = _headcount(item, where)
         if item.get("bookable") is True:
             bookable.append(key)
@@ -169,9 +170,9 @@ def parse_truth(document: object) -> Truth:
     if not all(isinstance(site, str) for site in sites):
         raise TruthError("sites: not a list of site ids")
     return Truth(
-        scenario=_text(document, "scenario", "truth"),
+        scenario=truth_text(document, "scenario", "truth"),
         seed=seed,
-        begin=_instant(document.get("from"), "from"),
+        begin=truth_instant(document.get("from"), "from"),
         until=_optional_instant(document.get("until"), "until"),
         sites=tuple(sites),
         bookable_spaces=tuple(bookable),
@@ -180,12 +181,16 @@ def parse_truth(document: object) -> Truth:
     )
 
 
-def read_truth(path: Path) -> Truth:
-    """Read and parse a truth file; TruthError when it cannot be read or is not valid."""
+def load_truth_document(path: Path) -> object:
+    """The JSON of a truth file; TruthError when it cannot be read or is not JSON (shared by every score)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TruthError(f"cannot read it: {exc.strerror or exc}") from exc
     except ValueError as exc:
         raise TruthError(f"not JSON: {exc}") from exc
-    return parse_truth(document)
+
+
+def read_truth(path: Path) -> Truth:
+    """Read and parse a truth file; TruthError when it cannot be read or is not valid."""
+    return parse_truth(load_truth_document(path))

@@ -7,15 +7,12 @@ are read and checked; a document that lacks them or holds them malformed is a :c
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from server.scoring.truth import TRUTH_SCHEMA, TruthError
+from server.scoring.truth import TRUTH_SCHEMA, TruthError, load_truth_document, truth_instant, truth_text
 
 TICKET_OUTCOMES = frozenset({"served", "left", "not_called"})
 
@@ -66,39 +63,20 @@ class WaitTruth:
         return tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
 
 
-def _instant(value: object, where: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is not None:
-                return parsed.astimezone(UTC)
-    raise TruthError(f"{where}: {value!r} is not an RFC 3339 instant with a time zone")
-
-
-def _text(item: Mapping[str, Any], key: str, where: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value:
-        raise TruthError(f"{where}.{key}: {value!r} is not a non-empty string")
-    return value
-
-
 def _ticket(item: object, where: str) -> TruthTicket:
     if not isinstance(item, dict):
         raise TruthError(f"{where}: not an object")
-    outcome = _text(item, "outcome", where)
+    outcome = truth_text(item, "outcome", where)
     if outcome not in TICKET_OUTCOMES:
         raise TruthError(f"{where}.outcome: {outcome!r} is not one of {', '.join(sorted(TICKET_OUTCOMES))}")
     called_at = item.get("called_at")
     return TruthTicket(
-        site=_text(item, "site", where),
-        number=_text(item, "ticket", where),
-        service=_text(item, "service", where),
-        taken_at=_instant(item.get("taken_at"), f"{where}.taken_at"),
+        site=truth_text(item, "site", where),
+        number=truth_text(item, "ticket", where),
+        service=truth_text(item, "service", where),
+        taken_at=truth_instant(item.get("taken_at"), f"{where}.taken_at"),
         outcome=outcome,
-        called_at=None if called_at is None else _instant(called_at, f"{where}.called_at"),
+        called_at=None if called_at is None else truth_instant(called_at, f"{where}.called_at"),
     )
 
 
@@ -111,13 +89,13 @@ def parse_wait_truth(document: object) -> WaitTruth:
     seed = document.get("seed")
     if not isinstance(seed, int):
         raise TruthError(f"seed: {seed!r} is not an integer")
-    zone_name = _text(document, "timezone", "truth")
+    zone_name = truth_text(document, "timezone", "truth")
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise TruthError(f"timezone: {zone_name!r} is not a known time zone") from None
     try:
-        day = date.fromisoformat(_text(document, "day", "truth"))
+        day = date.fromisoformat(truth_text(document, "day", "truth"))
     except ValueError:
         raise TruthError(f"day: {document.get('day')!r} is not a date (YYYY-MM-DD)") from None
     sites = document.get("sites")
@@ -128,12 +106,12 @@ def parse_wait_truth(document: object) -> WaitTruth:
         raise TruthError("tickets: not a list")
     until = document.get("until")
     return WaitTruth(
-        scenario=_text(document, "scenario", "truth"),
+        scenario=truth_text(document, "scenario", "truth"),
         seed=seed,
         timezone=zone,
         day=day,
-        begin=_instant(document.get("from"), "from"),
-        until=None if until is None else _instant(until, "until"),
+        begin=truth_instant(document.get("from"), "from"),
+        until=None if until is None else truth_instant(until, "until"),
         sites=tuple(sites),
         tickets=tuple(_ticket(item, f"tickets[{index}]") for index, item in enumerate(tickets)),
     )
@@ -141,10 +119,4 @@ def parse_wait_truth(document: object) -> WaitTruth:
 
 def read_wait_truth(path: Path) -> WaitTruth:
     """Read and parse a truth file; TruthError when it cannot be read or is not valid."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TruthError(f"cannot read it: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise TruthError(f"not JSON: {exc}") from exc
-    return parse_wait_truth(document)
+    return parse_wait_truth(load_truth_document(path))

@@ -35,6 +35,7 @@ SPEED = "720"  # 13 simulated hours in 65 s
 # machine is slower): at 720x a release in that span cannot know of them, so it is no false release of the policy's.
 SENSING_LATENCY_S = 0.25
 DAY_MINUTES = "780"  # 08:00 to 21:00 local
+SMARTCOMPLEX = str(Path(sys.executable).with_name("smartcomplex"))
 
 
 def test_a_friday_at_the_complex_reaches_the_database_whole(tmp_path: Path) -> None:
@@ -157,20 +158,10 @@ def _check_against_truth(dsn: str, truth: dict[str, object]) -> None:
     assert sensors == occupancy_devices
 
 
-def _check_releases(truth_file: Path, dsn: str) -> None:
-    """``smartcomplex score releases`` on the demo's database prints its figures, and they are the issue's."""
+def score(kind: str, truth_file: Path, dsn: str, *options: str) -> tuple[dict[str, Any], str]:
+    """``smartcomplex score <kind>`` on a demo's database: its figures, and a summary of them for messages."""
     result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("smartcomplex")),
-            "score",
-            "releases",
-            "--truth",
-            str(truth_file),
-            "--database-url",
-            dsn,
-            "--latency-allowance-s",
-            str(SENSING_LATENCY_S * float(SPEED)),
-        ],
+        [SMARTCOMPLEX, "score", kind, "--truth", str(truth_file), "--database-url", dsn, *options],
         capture_output=True,
         text=True,
         timeout=60,
@@ -178,7 +169,14 @@ def _check_releases(truth_file: Path, dsn: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     figures: dict[str, Any] = json.loads(result.stdout)
-    summary = json.dumps({key: value for key, value in figures.items() if key != "per_space"}, indent=1)
+    summary = {key: value for key, value in figures.items() if key not in ("per_space", "per_service")}
+    return figures, json.dumps(summary, indent=1)
+
+
+def _check_releases(truth_file: Path, dsn: str) -> None:
+    """``smartcomplex score releases`` on the demo's database prints its figures, and they are the issue's."""
+    allowance = str(SENSING_LATENCY_S * float(SPEED))
+    figures, summary = score("releases", truth_file, dsn, "--latency-allowance-s", allowance)
     assert figures["bookings_entered"] == figures["bookings_in_truth"] > 0, summary
     assert figures["no_shows"] > 0, summary
     assert figures["released_in_time"] == figures["no_shows"], summary
@@ -190,26 +188,8 @@ def _check_waits(truth_file: Path, dsn: str) -> None:
     """``smartcomplex score waits``: every ticket of the day issued once, none missing or called twice, and at least
     80 % of the served called within the range shown on their ticket (with the same allowance for the pipeline's
     latency at 720x as the releases: at 1x it is milliseconds)."""
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("smartcomplex")),
-            "score",
-            "waits",
-            "--truth",
-            str(truth_file),
-            "--database-url",
-            dsn,
-            "--tolerance-s",
-            str(SENSING_LATENCY_S * float(SPEED)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    figures: dict[str, Any] = json.loads(result.stdout)
-    summary = json.dumps({key: value for key, value in figures.items() if key != "per_service"}, indent=1)
+    allowance = str(SENSING_LATENCY_S * float(SPEED))
+    figures, summary = score("waits", truth_file, dsn, "--tolerance-s", allowance)
     assert figures["tickets"] == figures["tickets_in_truth"] > 100, summary
     assert (figures["duplicate_numbers"], figures["gaps"], figures["called_twice"]) == (0, 0, 0), summary
     assert figures["served_within_shown_range"] >= 0.8, summary

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,13 +23,12 @@ from devices.clock_anchor import read_clock_anchor
 from devices.site import load_belt
 from server.demo.services import free_port
 from tests.system.demo_process import RunningDemo
-from tests.system.test_day_scenario import _dsn
+from tests.system.test_day_scenario import _dsn, score
 
 pytestmark = pytest.mark.system
 
 SPEED = 120
 CUT_MINUTES = 10
-SMARTCOMPLEX = str(Path(sys.executable).with_name("smartcomplex"))
 
 
 def _site_tickets(outbox: Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -124,23 +121,7 @@ def test_the_sites_keep_issuing_and_calling_through_a_ten_minute_cut_and_the_cen
                     assert numbers == list(range(1, len(numbers) + 1)), (site.id, day, prefix)
 
         # And the score agrees: no number issued twice, none missing, none called twice.
-        result = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("smartcomplex")),
-                "score",
-                "waits",
-                "--truth",
-                str(truth_file),
-                "--database-url",
-                dsn,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        figures = json.loads(result.stdout)
+        figures, _summary = score("waits", truth_file, dsn)
         assert (figures["duplicate_numbers"], figures["gaps"], figures["called_twice"]) == (0, 0, 0), figures
         assert figures["tickets"] == figures["tickets_in_truth"] > 0, figures
     finally:
