@@ -38,6 +38,7 @@ from server.api.routes import (
 )
 from server.clock import clock_for
 from server.commands import CommandService
+from server.db.catalogue import CatalogueSync
 from server.ingest.service import IngestService
 from server.release.scheduler import ReleaseScheduler
 from server.settings import ServerSettings
@@ -60,6 +61,9 @@ def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI
             name="api",
         )
         pool.open(wait=False)
+        catalogue = CatalogueSync(settings.database_url, belt)
+        catalogue.start()
+        app.state.catalogue = catalogue
         # Requests wait for a connection on the event loop, as many at a time as the pool has (api/deps.py).
         app.state.connection_slots = anyio.Semaphore(pool.max_size)
         ingest = None
@@ -112,6 +116,7 @@ def create_app(settings: ServerSettings, *, belt: Belt | None = None) -> FastAPI
         try:
             yield
         finally:
+            catalogue.stop()
             if scheduler is not None:
                 scheduler.stop()
             if command_link is not None:

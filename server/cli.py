@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,13 +68,25 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     from server.settings import ServerSettings
 
     settings = ServerSettings() if args.database_url is None else ServerSettings(database_url=args.database_url)
+    belt = _load_belt(args.site_file)  # a bad site file stops the run before the database is touched
     report = apply_migrations(settings.database_url)
     mode = "TimescaleDB" if report.timescale else "plain PostgreSQL"
     print(
         f"applied {len(report.applied)} migration(s) {list(report.applied)}; "
         f"{len(report.already)} already applied; mode: {mode}"
     )
+    written = _sync_site_catalogue(settings.database_url, belt)
+    print(f"site catalogue: {written['site_catalogue']} site(s), {written['space_catalogue']} space(s)")
     return 0
+
+
+def _sync_site_catalogue(database_url: str, belt: Belt) -> dict[str, int]:
+    import psycopg
+
+    from server.db.catalogue import sync_catalogue
+
+    with psycopg.connect(database_url) as conn:
+        return sync_catalogue(conn, belt, now=datetime.now(UTC))
 
 
 def cmd_server(args: argparse.Namespace) -> int:
@@ -395,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="database administration")
     db_commands = db.add_subparsers(dest="what", required=True, metavar="WHAT")
-    migrate = db_commands.add_parser("migrate", help="apply migrations (idempotent)")
+    migrate = db_commands.add_parser(
+        "migrate", parents=[site_file], help="apply migrations (idempotent) and write the site file's catalogue"
+    )
     migrate.add_argument("--database-url", default=None, help="libpq conninfo; default SC_DATABASE_URL")
     migrate.set_defaults(handler=cmd_db_migrate)
 
