@@ -52,6 +52,7 @@ OCCUPANCY_NOW = PanelSpec(
 SELECT c.site_id AS site, c.floor_name AS floor, c.name AS space, p.people, c.capacity,
        round(100.0 * p.people / c.capacity, 1)::double precision AS percent_of_capacity, p.observed_at
   FROM per_space p JOIN space_catalogue c USING (site_id, space_id)
+ WHERE c.site_id || '/' || c.space_id IN ($space)
  ORDER BY c.site_id, c.floor_level, c.name""",
     columns=columns(
         "site:text floor:text space:text people:number capacity:number percent_of_capacity:number observed_at:time"
@@ -70,6 +71,22 @@ SELECT $__timeGroupAlias(o.bucket, '15m'), c.site_id || ' ' || c.floor_name AS m
        sum(o.avg_people)::double precision AS people
   FROM occupancy_15m o JOIN space_catalogue c USING (site_id, space_id)
  WHERE $__timeFilter(o.bucket) AND o.site_id IN ($site)
+ GROUP BY 1, 2
+ ORDER BY 1, 2""",
+    columns=columns("time:time metric:text people:number"),
+    width=12,
+    height=12,
+    unit="none",
+)
+
+BY_SPACE = PanelSpec(
+    title="People per space",
+    description="Average people per 15 minutes in each chosen space (from the occupancy_15m rollup).",
+    visualisation="timeseries",
+    sql="""
+SELECT $__timeGroupAlias(o.bucket, '15m'), c.name AS metric, avg(o.avg_people)::double precision AS people
+  FROM occupancy_15m o JOIN space_catalogue c USING (site_id, space_id)
+ WHERE $__timeFilter(o.bucket) AND o.site_id IN ($site) AND o.site_id || '/' || o.space_id IN ($space)
  GROUP BY 1, 2
  ORDER BY 1, 2""",
     columns=columns("time:time metric:text people:number"),
@@ -126,10 +143,10 @@ OVERVIEW = DashboardSpec(
     file_name="overview.json",
     rows=(
         RowSpec("Now", (PEOPLE_NOW, SPACES_REPORTING, OCCUPANCY_NOW)),
-        RowSpec("Floors", (BY_FLOOR,)),
+        RowSpec("Floors and spaces", (BY_FLOOR, BY_SPACE)),
         RowSpec("Legal capacity", (CAPACITY_NOW, CAPACITY_OVER_TIME)),
     ),
-    variables=("site",),
+    variables=("site", "space"),
     time_from="now-12h",
     links=("sc-rooms", "sc-windows", "sc-devices"),
 )

@@ -18,7 +18,7 @@ WITH slots AS (
     JOIN site_catalogue sc USING (site_id)
    CROSS JOIN generate_series(date_bin(interval '15 minutes', $__timeFrom()::timestamptz, TIMESTAMPTZ '2000-01-03'),
                               $__timeTo()::timestamptz - interval '15 minutes', interval '15 minutes') AS g(slot)
-   WHERE c.in_site_file AND c.bookable AND c.site_id IN ($site)
+   WHERE c.in_site_file AND c.bookable AND c.site_id IN ($site) AND c.site_id || '/' || c.space_id IN ($room)
 ), used AS (
   SELECT o.site_id, o.space_id, o.bucket
     FROM occupancy_15m o
@@ -41,13 +41,13 @@ BOOKINGS_STATS = PanelSpec(
     visualisation="stat",
     sql=f"""
 SELECT (SELECT count(*) FROM booking b
-         WHERE b.site_id IN ($site) AND {_COUNTED}
+         WHERE b.site_id IN ($site) AND b.site_id || '/' || b.space_id IN ($room) AND {_COUNTED}
            AND lower(b.during) BETWEEN $__timeFrom() AND $__timeTo()) AS bookings,
        count(*) FILTER (WHERE e.kind = 'released' AND e.mode = 'enforce') AS released,
        count(*) FILTER (WHERE e.kind = 'undone') AS undone,
        count(*) FILTER (WHERE e.kind = 'unbooked_use_started') AS unbooked_use
   FROM booking_event e
- WHERE e.site_id IN ($site) AND $__timeFilter(e.at)""",
+ WHERE e.site_id IN ($site) AND e.site_id || '/' || e.space_id IN ($room) AND $__timeFilter(e.at)""",
     columns=columns("bookings:number released:number undone:number unbooked_use:number"),
     width=14,
     height=6,
@@ -65,7 +65,7 @@ SELECT round(100.0 * count(*) FILTER (WHERE kind = 'shadow_false_release')
              / nullif(count(*) FILTER (WHERE kind = 'released' AND mode = 'enforce'), 0), 1)::double precision
          AS enforced_percent
   FROM booking_event
- WHERE site_id IN ($site) AND $__timeFilter(at)""",
+ WHERE site_id IN ($site) AND site_id || '/' || space_id IN ($room) AND $__timeFilter(at)""",
     columns=columns("shadow_percent:number enforced_percent:number"),
     width=10,
     height=6,
@@ -167,7 +167,7 @@ RELEASE_DECISIONS = PanelSpec(
     sql="""
 SELECT $__timeGroupAlias(at, '1h'), kind AS metric, count(*)::double precision AS decisions
   FROM booking_event
- WHERE $__timeFilter(at) AND site_id IN ($site)
+ WHERE $__timeFilter(at) AND site_id IN ($site) AND site_id || '/' || space_id IN ($room)
    AND kind IN ('released', 'undone', 'ended_early', 'release_withheld', 'would_release', 'shadow_false_release')
  GROUP BY 1, 2
  ORDER BY 1, 2""",
@@ -187,7 +187,7 @@ ROOMS = DashboardSpec(
         RowSpec("Booked against used", (BOOKED_VS_USED, PER_SITE)),
         RowSpec("Utilisation", (BY_HOUR, BY_WEEKDAY)),
     ),
-    variables=("site",),
+    variables=("site", "room"),
     time_from="now-7d",
     refresh="5m",
     links=("sc-overview", "sc-windows", "sc-devices"),

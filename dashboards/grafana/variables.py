@@ -4,6 +4,7 @@
   writes a multi-value SQL variable as a list of quoted values.
 - ``space``: spaces of the chosen sites, as ``site/space`` (space ids are unique per site only). Queries filter
   with ``site_id || '/' || space_id IN ($space)``.
+- ``room``: the same, of bookable spaces only (the rooms dashboard).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ SPACE_QUERY = (
     " FROM space_catalogue WHERE in_site_file AND site_id IN ($site) ORDER BY site_id, floor_level, name"
 )
 
-VARIABLE_QUERIES = {"site": SITE_QUERY, "space": SPACE_QUERY}
-_LABELS = {"site": "Site", "space": "Space"}
+ROOM_QUERY = SPACE_QUERY.replace("WHERE in_site_file AND", "WHERE in_site_file AND bookable AND")
+
+VARIABLE_QUERIES = {"site": SITE_QUERY, "space": SPACE_QUERY, "room": ROOM_QUERY}
+_LABELS = {"site": "Site", "space": "Space", "room": "Room"}
 
 
 def variable(name: str) -> QueryVariable:
