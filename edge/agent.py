@@ -12,6 +12,8 @@
   answers each with a result envelope through the outbox.
 - Device health (:mod:`edge.device_health`) is published retained per device; the agent's own status is retained
   too, with a last will that says ``lost``.
+- The outbox's depth is sampled every ``outbox_report_interval_s`` and sent to the centre around the outbox
+  (:mod:`edge.outbox_reporter`), kept in memory while the centre is unreachable.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from edge.modbus_reader import RegisterClient
 from edge.mqtt_devices import QueueDeviceAdapter, build_queue_adapters, publisher_for
 from edge.normalise import is_occupancy_model, parse_occupancy
 from edge.outbox import Outbox, OutboxError, OutboxStats
+from edge.outbox_reporter import DEFAULT_REPORT_INTERVAL_S, OutboxReporter
 from edge.queue_outputs import QueueOutputs
 from edge.sink import EnvelopeSink, Outgoing
 from edge.site_queue import SiteQueueService
@@ -71,6 +74,7 @@ class EdgeAgent:
         modbus_client_factory: Callable[[Device], RegisterClient] = pymodbus_client,
         clock: Callable[[], datetime] = utc_now,
         queue_clock: Callable[[], datetime] | None = None,
+        outbox_report_interval_s: float = DEFAULT_REPORT_INTERVAL_S,
     ) -> None:
         if outbox.site_id != site.id:
             raise ValueError(f"the outbox is site {outbox.site_id!r}'s, not {site.id!r}'s")
@@ -101,6 +105,14 @@ class EdgeAgent:
             on_message=self._on_central_message,
         )
         self._uplink = Uplink(outbox, self._central, timing=timing)
+        self.outbox_reports = OutboxReporter(
+            read_stats=outbox.stats,
+            link=self._central,
+            site_id=site.id,
+            root=root,
+            interval_s=outbox_report_interval_s,
+            clock=clock,
+        )
         # A persistent session: vendor reports published while the agent is down wait for it at the site broker.
         self._site = MqttLink(
             site_broker,
@@ -162,6 +174,7 @@ class EdgeAgent:
         self._central.subscribe(self._command_filter, qos=1)
         self._uplink.start()
         self._central.start()
+        self.outbox_reports.start()
         self._site.start()
         self.modbus.start()
         if self.queue is not None:
@@ -190,6 +203,7 @@ class EdgeAgent:
         if self._health_thread.is_alive():
             self._health_thread.join(timeout=5)
         self._uplink.stop()
+        self.outbox_reports.stop()
         self._central.stop()
 
     def _watch_health(self) -> None:

@@ -38,6 +38,7 @@ def run_edge(settings: EdgeSettings, belt: Belt, *, stop: threading.Event) -> in
             confirm_timeout_s=settings.confirm_timeout_s,
             max_confirm_timeout_s=settings.max_confirm_timeout_s,
         ),
+        outbox_report_interval_s=settings.outbox_report_interval_s,
     )
     agent.start()
     try:

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edge.outbox import DEFAULT_MAX_ROWS
+from edge.outbox_reporter import DEFAULT_REPORT_INTERVAL_S
 
 
 class EdgeSettings(BaseSettings):
@@ -30,6 +31,12 @@ class EdgeSettings(BaseSettings):
     uplink_window: int = Field(default=1000, ge=1, description="envelopes sent and not yet confirmed, at most")
     confirm_timeout_s: float = Field(default=30.0, gt=0, description="wait for a confirmation before re-sending")
     max_confirm_timeout_s: float = Field(default=300.0, gt=0, description="the wait doubles up to this")
+    outbox_report_interval_s: float = Field(
+        default=DEFAULT_REPORT_INTERVAL_S,
+        gt=0,
+        allow_inf_nan=False,
+        description="how often the outbox's depth is sampled and sent to the centre (kept 2 hours while it is away)",
+    )
 
     @model_validator(mode="after")
     def _timeouts_ordered(self) -> Self:

@@ -3,7 +3,8 @@
 The device's identity comes from the topic (the broker's ACL ties topics to credentials), never from the payload:
 an envelope that names another device is refused. The site's edge agent sends envelopes of its own as ``_agent``
 (its queue's ``queue.v1`` events and its answers to take/window commands: server/ingest/queue_events.py); no device
-of the site file may send ``queue.v1``.
+of the site file may send ``queue.v1``. The agent's samples of its outbox come on ``_agent/state/outbox``, the one
+state topic the centre reads (server/ingest/outbox_samples.py).
 
 :func:`reject_delivery_key` reads, where it can, which edge envelope a refused message was, so that the server can
 confirm it to its agent like a stored one: sent again it would be refused again, and its reject row is its record.
@@ -23,11 +24,13 @@ from devices.readings import OCCUPANCY_SCHEMA, occupancy_from_envelope
 from devices.site import Belt
 from devices.topics import Channel, parse_device_topic
 from server.db.device_health import StatusUpdate
+from server.db.edge_outbox import EdgeOutboxSample
 from server.db.events import StoredEvent
 from server.db.queue_writes import QueueEventRecord
 from server.db.readings import StoredReading
 from server.db.rejects import PAYLOAD_HEAD_LIMIT, IngestReject
 from server.ingest.events import AnsweredCommand, check_topic_fits_schema, event_from_envelope
+from server.ingest.outbox_samples import outbox_sample_from_message
 from server.ingest.queue_events import classify_agent_message
 from server.ingest.statuses import status_from_message
 
@@ -45,8 +48,11 @@ class DeliveryKey:
 
 
 # What one message becomes: an occupancy reading, another event (a command result also answers its command), a
-# device's status (status topics carry no envelope), an event of a site's queue (from its agent), or a reject.
-Classified = StoredReading | StoredEvent | AnsweredCommand | StatusUpdate | QueueEventRecord | IngestReject
+# device's status (status topics carry no envelope), an event of a site's queue (from its agent), a sample of a
+# site's edge outbox (no envelope either), or a reject.
+Classified = (
+    StoredReading | StoredEvent | AnsweredCommand | StatusUpdate | QueueEventRecord | EdgeOutboxSample | IngestReject
+)
 
 
 def classify_message(
@@ -56,6 +62,8 @@ def classify_message(
         topic = parse_device_topic(message.topic, root=root)
         if topic.channel is Channel.STATUS:
             return status_from_message(message, topic, belt=belt, now=now, max_future=max_future)
+        if topic.channel is Channel.STATE:
+            return outbox_sample_from_message(message, topic, belt=belt, now=now, max_future=max_future)
         if topic.is_agent:
             return classify_agent_message(message, topic, belt=belt, now=now, max_future=max_future)
         try:

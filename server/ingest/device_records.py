@@ -1,10 +1,11 @@
-"""What a batch holds besides occupancy readings and rejects: events, command answers, device statuses and the
-site queues' events.
+"""What a batch holds besides occupancy readings and rejects: events, command answers, device statuses, the
+site queues' events and the edge outboxes' samples.
 
 The ingest collects them while classifying and writes them in the batch's one transaction, after the readings:
 an event is stored (idempotently, like a reading), a command result also records the answer on its command, a
-status updates the device's health (with a history row when its state changed), and a site agent's queue event
-updates the centre's copy of that site's queue (server/db/queue_writes.py; displays are woken on COMMIT).
+status updates the device's health (with a history row when its state changed), a site agent's queue event
+updates the centre's copy of that site's queue (server/db/queue_writes.py; displays are woken on COMMIT), and an
+outbox sample is stored once per site and ts (server/db/edge_outbox.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import psycopg
 
 from server.db.commands import AnswerOutcome, CommandAnswer, record_answer
 from server.db.device_health import StatusChange, StatusUpdate, record_statuses
+from server.db.edge_outbox import EdgeOutboxSample, insert_outbox_samples
 from server.db.events import StoredEvent, insert_events
 from server.db.queue_writes import QueueEventRecord, QueueEventsWritten, write_queue_events
 from server.ingest.events import AnsweredCommand
@@ -31,6 +33,7 @@ class DeviceRecordsWritten:
     changes: list[StatusChange]
     statuses: int
     queue: QueueEventsWritten
+    outbox_samples_inserted: int  # new rows; a replayed or retained copy adds none
 
 
 @dataclass(slots=True)
@@ -39,13 +42,17 @@ class DeviceRecords:
     answers: list[CommandAnswer] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     queue_events: list[QueueEventRecord] = field(default_factory=list)
+    outbox_samples: list[EdgeOutboxSample] = field(default_factory=list)
 
     def add(
-        self, outcome: StoredEvent | AnsweredCommand | StatusUpdate | QueueEventRecord
+        self, outcome: StoredEvent | AnsweredCommand | StatusUpdate | QueueEventRecord | EdgeOutboxSample
     ) -> StoredEvent | QueueEventRecord | None:
         """Keep one outcome; returns it when it is an edge envelope (for the agent's confirmation)."""
         if isinstance(outcome, StatusUpdate):
             self.statuses.append(outcome)  # a retained status, not an envelope of the agent's outbox
+            return None
+        if isinstance(outcome, EdgeOutboxSample):
+            self.outbox_samples.append(outcome)  # sent around the outbox: nothing to confirm
             return None
         if isinstance(outcome, QueueEventRecord):
             self.queue_events.append(outcome)
@@ -63,6 +70,7 @@ class DeviceRecords:
         answers = [(answer, record_answer(connection, answer=answer)) for answer in self.answers]
         changes = record_statuses(connection, updates=self.statuses) if self.statuses else []
         queue = write_queue_events(connection, events=self.queue_events)
+        samples = insert_outbox_samples(connection, samples=self.outbox_samples) if self.outbox_samples else 0
         # Queue events count as events in the ingest's figures (new rows, and replays stored once).
         return DeviceRecordsWritten(
             events_inserted=inserted + queue.inserted,
@@ -71,6 +79,7 @@ class DeviceRecords:
             changes=changes,
             statuses=len(self.statuses),
             queue=queue,
+            outbox_samples_inserted=samples,
         )
 
 

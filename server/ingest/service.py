@@ -1,11 +1,11 @@
 """The ingest: edge envelopes from the broker into PostgreSQL, in batches, acknowledged only after COMMIT.
 
 paho's network thread puts each message on a queue; one writer thread takes everything waiting (up to
-``batch_max``), classifies it, writes readings, other events, device statuses and rejects in one transaction,
-commits, tells each site's edge agent which of its envelopes are now durable (``devices.confirmations``: its outbox
-forgets only those), and only then acknowledges the messages to the broker. A crash before the commit leaves them
-unacknowledged in the server's persistent session, so the broker delivers them again, and the
-``(device_id, seq, ts)`` key stores them once.
+``batch_max``), classifies it, writes readings, other events, device statuses, edge outbox samples and rejects in
+one transaction, commits, tells each site's edge agent which of its envelopes are now durable
+(``devices.confirmations``: its outbox forgets only those), and only then acknowledges the messages to the broker.
+A crash before the commit leaves them unacknowledged in the server's persistent session, so the broker delivers
+them again, and the ``(device_id, seq, ts)`` key stores them once.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import psycopg
 from devices.broker import BrokerAddress
 from devices.confirmations import confirmation_topic, encode_confirmation
 from devices.mqtt_link import InboundMessage, MqttLink, MqttLinkError
+from devices.outbox_report import outbox_report_subscription
 from devices.site import Belt
 from devices.timestamps import utc_now
 from devices.topics import WIRE_VERSION, Channel, channel_subscription, event_subscription
@@ -57,6 +58,7 @@ class IngestStats:
     batches: int = 0
     events: int = 0  # new event rows (access, door, ticket requests, terminal keys, command results)
     statuses: int = 0  # device status reports recorded
+    outbox_samples: int = 0  # new samples of edge outboxes stored
     confirmed: int = 0  # envelopes confirmed to their edge agents as durable
     database_ok: bool = True
 
@@ -69,6 +71,7 @@ class IngestStats:
             "batches": self.batches,
             "events": self.events,
             "statuses": self.statuses,
+            "outbox_samples": self.outbox_samples,
             "confirmed": self.confirmed,
             "database_ok": self.database_ok,
         }
@@ -103,6 +106,8 @@ class IngestService:
         # Device health (retained: the newest of each device arrives at every subscribe) and command answers.
         self._link.subscribe(channel_subscription(Channel.STATUS, root=topic_root), qos=1)
         self._link.subscribe(f"{topic_root}/{WIRE_VERSION}/+/+/{Channel.CMD.value}/+/result", qos=1)
+        # Each site's edge outbox samples (the newest retained, the ones taken during an uplink outage after it).
+        self._link.subscribe(outbox_report_subscription(root=topic_root), qos=1)
 
     @property
     def mqtt_connected(self) -> bool:
@@ -220,6 +225,7 @@ class IngestService:
             self.stats.duplicates += len(readings) - inserted + written.events_duplicated
             self.stats.events += written.events_inserted
             self.stats.statuses += written.statuses
+            self.stats.outbox_samples += written.outbox_samples_inserted
             self.stats.rejected.update(reject.reason for reject in rejects)
             self.stats.batches += 1
         return durable
