@@ -14,6 +14,8 @@ installed or available to install. A file may start with directive comments:
 
 Runners serialise on a session advisory lock, so any number may start at once (several server replicas).
 New plain migrations run on top of the timescale layer in databases that have it: write them for both worlds.
+A run that applied something ends by calling ``grant_grafana_reader()`` (0008_grafana_reader.sql) where it exists,
+so that Grafana's read-only role can read the relations the run added.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ TIMESCALE_FOLDER = "timescale"
 MIGRATION_LOCK_KEY = 710_2024_0001
 # The value of timescaledb.license in builds that include the community-licensed features.
 COMMUNITY_LICENSE = "timescale"
+# Run after every run that applied something: grants the Grafana role SELECT on new relations (0008_grafana_reader).
+READER_GRANTS_FUNCTION = "grant_grafana_reader"
 
 _FILE_NAME = re.compile(r"^\d{4}_[a-z0-9_]+\.sql$")
 _DIRECTIVE = re.compile(r"^--\s*migrate:\s*(\S.*?)\s*$")
@@ -164,6 +168,8 @@ def apply_migrations(conninfo: str, *, folder: Traversable | None = None) -> Mig
                 log.warning(
                     "%s skipped: timescaledb.license is %r, not %r", step.version, license_name, COMMUNITY_LICENSE
                 )
+        if applied:
+            _refresh_reader_grants(conn)
         mode = database_mode(conn)
     log.info("database mode: %s; applied %d migration(s), %d already applied", mode, len(applied), len(already))
     return MigrationReport(applied=tuple(applied), already=tuple(already), timescale=mode == "timescaledb")
@@ -184,6 +190,21 @@ def _apply(conn: psycopg.Connection[Any], step: Migration) -> None:
     except psycopg.Error as exc:
         raise MigrationError(f"{step.version}.sql", str(exc).strip()) from exc
     log.info("applied migration %s", step.version)
+
+
+def _refresh_reader_grants(conn: psycopg.Connection[Any]) -> None:
+    """Let grafana_reader read what this run added (0008_grafana_reader.sql defines the function; the timescale
+    layer's continuous aggregate comes after it); databases migrated from other folders may not have it."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_proc WHERE proname = %s AND pronamespace = 'public'::regnamespace)",
+        (READER_GRANTS_FUNCTION,),
+    ).fetchone()
+    if not (row and row[0]):
+        return
+    try:
+        conn.execute(sql.SQL("SELECT public.{}()").format(sql.Identifier(READER_GRANTS_FUNCTION)))
+    except psycopg.Error as exc:
+        raise MigrationError(f"{READER_GRANTS_FUNCTION}()", str(exc).strip()) from exc
 
 
 def _timescale_available(conn: psycopg.Connection[Any]) -> bool:
