@@ -83,3 +83,17 @@ def test_panels_do_not_overlap_and_fit_the_grid() -> None:
 def test_dashboards_have_unique_uids_and_files() -> None:
     assert len({spec.uid for spec in DASHBOARDS}) == len(DASHBOARDS)
     assert len({spec.file_name for spec in DASHBOARDS}) == len(DASHBOARDS)
+
+
+def test_the_cli_checks_and_regenerates_the_files(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from dashboards.grafana.commands import GENERATED_DIR as CLI_DIR
+    from server.cli import main
+
+    assert CLI_DIR == GENERATED_DIR
+    assert main(["dashboards", "check"]) == 0
+    assert main(["dashboards", "check", "--dir", str(tmp_path)]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert main(["dashboards", "generate", "--dir", str(tmp_path)]) == 0
+    assert main(["dashboards", "check", "--dir", str(tmp_path)]) == 0
+    (tmp_path / "stray.json").write_text("{}", encoding="utf-8")
+    assert main(["dashboards", "check", "--dir", str(tmp_path)]) == 1
