@@ -1,1 +1,2 @@
-"""Grafana dashboards as code and pandas reports for facility staff (built by a later issue; nothing here yet)."""
+"""Grafana dashboards as code (grafana/, generated JSON in generated/, provisioning/), the pandas reports (reports/)
+and `dashboards push`. Talks to the database by SQL only; imports ``devices`` at most."""

@@ -20,10 +20,14 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from dashboards.cli import add_dashboards_commands
+from dashboards.reports.cli import add_report_command
 from devices.catalogue import MODBUS_MODELS
 from devices.site import Belt, SiteFileError, load_belt
 from devices.vendors.queue_devices import QUEUE_MODELS
 from server.cli_accounts import add_accounts_commands
+from server.cli_db_reader import add_db_reader_commands
+from server.cli_deploy import add_deploy_commands
 from server.db.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -376,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     device.set_defaults(handler=cmd_simulate_device)
 
     add_accounts_commands(commands, site_file=site_file)
+    add_dashboards_commands(commands)
+    add_report_command(commands)
+    add_deploy_commands(commands, site_file=site_file)
 
     score = commands.add_parser("score", help="score the system's decisions against a scenario's ground truth")
     score_commands = score.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -413,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("--database-url", default=None, help="libpq conninfo; default SC_DATABASE_URL")
     migrate.set_defaults(handler=cmd_db_migrate)
+    add_db_reader_commands(db_commands)
 
     site = commands.add_parser("site", help="site files")
     site_commands = site.add_subparsers(dest="what", required=True, metavar="WHAT")
