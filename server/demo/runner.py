@@ -268,6 +268,8 @@ def _run_everything(
             "SC_EDGE_SITE_BROKER_URL": broker.url,
             "SC_EDGE_CENTRAL_BROKER_URL": central_url,
             "SC_EDGE_CLOCK_FILE": str(clock_file),  # the site queue runs on the scenario's clock, as the server does
+            # Every 30 simulated seconds, as in production, but at most once a wall second.
+            "SC_EDGE_OUTBOX_REPORT_INTERVAL_S": str(max(1.0, 30.0 / options.speed)),
         }
         children.start(
             f"edge-{site.id}",

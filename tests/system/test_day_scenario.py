@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -25,89 +24,27 @@ import psycopg
 import pytest
 
 from devices.site import load_belt
-from server.demo.services import free_port
-from tests.system.demo_process import RunningDemo, get_json
+from tests.system.friday import SPEED, FridayRun
 
 pytestmark = pytest.mark.system
 
-SPEED = "720"  # 13 simulated hours in 65 s
 # Wall seconds from people entering a room to their readings reaching the database (measured ~0.06 s; a loaded CI
 # machine is slower): at 720x a release in that span cannot know of them, so it is no false release of the policy's.
 SENSING_LATENCY_S = 0.25
-DAY_MINUTES = "780"  # 08:00 to 21:00 local
 SMARTCOMPLEX = str(Path(sys.executable).with_name("smartcomplex"))
 
 
-def test_a_friday_at_the_complex_reaches_the_database_whole(tmp_path: Path) -> None:
-    data_dir = tmp_path / "demo"
-    demo = RunningDemo(
-        data_dir,
-        free_port(),
-        args=("--speed", SPEED, "--start", "fri 08:00", "--duration", DAY_MINUTES, "--seed", "7"),
-    )
-    try:
-        assert demo.wait_for_banner() > 0
-        _wait_until_every_device_is_online(demo.api)
-        truth_file = data_dir / "truth.json"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not truth_file.exists():
-            time.sleep(1)
-        assert truth_file.exists(), "".join(demo.output[-40:])
-        truth = json.loads(truth_file.read_text(encoding="utf-8"))
-        dsn = _dsn(data_dir)
-        _wait_until_drained(dsn)
-        _check_against_truth(dsn, truth)
-        _check_releases(truth_file, dsn)
-        _check_waits(truth_file, dsn)
-    finally:
-        code = demo.interrupt()
-    assert code == 0, "".join(demo.output[-40:])
+def test_a_friday_at_the_complex_reaches_the_database_whole(friday: FridayRun) -> None:
+    _check_against_truth(friday.dsn, friday.truth)
+    assert friday.demo_exit_code == 0, "".join(friday.demo_output[-40:])
 
 
-def _wait_until_every_device_is_online(api: str) -> None:
-    """While the day runs, every device of every site reports online to the server (health via the edge)."""
-    sites = [site.id for site in load_belt().sites]
-    states: dict[str, str] = {}
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        states = {}
-        for site_id in sites:
-            body = get_json(f"{api}/api/v1/sites/{site_id}/devices")
-            states.update({d["id"]: d["health"]["state"] for d in body["devices"]})  # type: ignore[attr-defined]
-        if set(states.values()) == {"online"}:
-            return
-        time.sleep(1)
-    raise AssertionError(f"not every device online: { {k: v for k, v in states.items() if v != 'online'} }")
+def test_the_release_policy_scores_on_the_friday(friday: FridayRun) -> None:
+    _check_releases(friday.truth_file, friday.dsn)
 
 
-def _dsn(data_dir: Path) -> str:
-    """The demo's database, from the port its private PostgreSQL wrote in its data directory."""
-    pid_file = data_dir / "postgres" / "postmaster.pid"
-    port = int(pid_file.read_text(encoding="utf-8").splitlines()[3])
-    return f"host=127.0.0.1 port={port} user=postgres dbname=smartcomplex"
-
-
-def _count(dsn: str) -> int:
-    with psycopg.connect(dsn) as connection:
-        row = connection.execute(
-            "SELECT (SELECT count(*) FROM occupancy_reading) + (SELECT count(*) FROM device_event)"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _wait_until_drained(dsn: str) -> None:
-    """The scenario is over; wait until the stored rows stop growing (the outboxes have drained)."""
-    previous, stable_since = -1, time.monotonic()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        current = _count(dsn)
-        if current != previous:
-            previous, stable_since = current, time.monotonic()
-        elif time.monotonic() - stable_since > 4:
-            return
-        time.sleep(0.5)
-    raise AssertionError("the database kept growing for 60 s after the scenario ended")
+def test_the_queues_score_on_the_friday(friday: FridayRun) -> None:
+    _check_waits(friday.truth_file, friday.dsn)
 
 
 def _check_against_truth(dsn: str, truth: dict[str, object]) -> None:

@@ -23,7 +23,8 @@ from devices.clock_anchor import read_clock_anchor
 from devices.site import load_belt
 from server.demo.services import free_port
 from tests.system.demo_process import RunningDemo
-from tests.system.test_day_scenario import _dsn, score
+from tests.system.friday import demo_dsn as _dsn
+from tests.system.test_day_scenario import score
 
 pytestmark = pytest.mark.system
 
@@ -103,7 +104,7 @@ def test_the_sites_keep_issuing_and_calling_through_a_ten_minute_cut_and_the_cen
                 "SELECT kind, count(*) FROM queue_event WHERE at >= %s AND at < %s AND received_at > %s GROUP BY kind",
                 (cut_start, cut_end, anchor.wall(cut_end) - timedelta(seconds=0.5)),
             ).fetchall()
-        kinds = dict(made_while_cut)
+        kinds: dict[str, int] = dict(made_while_cut)
         assert kinds.get("issued", 0) >= 5, kinds
         assert kinds.get("called", 0) >= 1, kinds
 
