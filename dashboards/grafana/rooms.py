@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+from dashboards.definitions import COUNTED
 from dashboards.grafana.spec import DashboardSpec, PanelSpec, RowSpec, columns
 
-# Bookings that held a room for somebody (as the release report counts them): not cancelled, not a waitlist offer
-# nobody took. A released no-show did book the room, so it counts as booked.
-_COUNTED = "b.status NOT IN ('held', 'expired', 'withdrawn', 'cancelled')"
 _RANGE = "tstzrange($__timeFrom()::timestamptz, $__timeTo()::timestamptz)"
 
 # Per bookable room, on the 15-minute grid of the occupancy_15m rollup: a slot is booked when a counted booking
@@ -27,7 +25,7 @@ WITH slots AS (
 ), marked AS (
   SELECT s.site_id, s.space_id, s.local_slot,
          EXISTS (SELECT 1 FROM booking b
-                  WHERE b.site_id = s.site_id AND b.space_id = s.space_id AND {_COUNTED}
+                  WHERE b.site_id = s.site_id AND b.space_id = s.space_id AND {COUNTED}
                     AND b.during && tstzrange(s.slot, s.slot + interval '15 minutes')) AS booked,
          u.bucket IS NOT NULL AS used
     FROM slots s
@@ -41,7 +39,7 @@ BOOKINGS_STATS = PanelSpec(
     visualisation="stat",
     sql=f"""
 SELECT (SELECT count(*) FROM booking b
-         WHERE b.site_id IN ($site) AND b.site_id || '/' || b.space_id IN ($room) AND {_COUNTED}
+         WHERE b.site_id IN ($site) AND b.site_id || '/' || b.space_id IN ($room) AND {COUNTED}
            AND lower(b.during) BETWEEN $__timeFrom() AND $__timeTo()) AS bookings,
        count(*) FILTER (WHERE e.kind = 'released' AND e.mode = 'enforce') AS released,
        count(*) FILTER (WHERE e.kind = 'undone') AS undone,

@@ -7,11 +7,10 @@ appointment time for an appointment) to its call; its service from the call to d
 
 from __future__ import annotations
 
+from dashboards.definitions import SERVICE_S, WAIT_S, WITHIN
 from dashboards.grafana.spec import DashboardSpec, PanelSpec, RowSpec, columns
 
 _SERVICE_NAME = "s.site_id || ': ' || s.name"
-_WAIT_S = "extract(epoch FROM t.called_at - coalesce(t.appointment_at, t.issued_at))"
-_SERVICE_S = "extract(epoch FROM t.finished_at - t.called_at)"
 _STEP = "make_interval(secs => greatest($__interval_ms, 60000) / 1000.0)"
 
 WAITING_NOW = PanelSpec(
@@ -66,7 +65,7 @@ WAIT_TIMES = PanelSpec(
     visualisation="timeseries",
     sql=f"""
 SELECT $__timeGroupAlias(t.called_at, '1h'), {_SERVICE_NAME} AS metric,
-       (percentile_cont(0.5) WITHIN GROUP (ORDER BY {_WAIT_S}) / 60)::double precision AS wait_min
+       (percentile_cont(0.5) WITHIN GROUP (ORDER BY {WAIT_S}) / 60)::double precision AS wait_min
   FROM queue_ticket t JOIN service_catalogue s USING (site_id, service_id)
  WHERE $__timeFilter(t.called_at) AND t.site_id IN ($site)
  GROUP BY 1, 2
@@ -93,9 +92,6 @@ SELECT $__timeGroupAlias(t.finished_at, '1h'), {_SERVICE_NAME} AS metric, count(
     stacked=True,
 )
 
-# A served ticket counts as within when its wait lay inside the range printed on it (as `smartcomplex score waits`
-# counts, without its tolerance); a ticket issued with no estimate is not counted either way.
-_WITHIN = f"{_WAIT_S} BETWEEN t.shown_wait_lo_s AND t.shown_wait_hi_s"
 
 WITHIN_ESTIMATE = PanelSpec(
     title="Served inside the shown estimate",
@@ -103,7 +99,7 @@ WITHIN_ESTIMATE = PanelSpec(
     "served tickets carried an estimate.",
     visualisation="stat",
     sql=f"""
-SELECT round(100.0 * count(*) FILTER (WHERE {_WITHIN}) / nullif(count(*), 0), 1)::double precision AS within_percent,
+SELECT round(100.0 * count(*) FILTER (WHERE {WITHIN}) / nullif(count(*), 0), 1)::double precision AS within_percent,
        count(*) AS served_with_estimate
   FROM queue_ticket t
  WHERE $__timeFilter(t.called_at) AND t.site_id IN ($site) AND t.status = 'done'
@@ -123,13 +119,13 @@ SELECT s.site_id AS site, s.name AS service,
        count(t.number) AS issued,
        count(t.number) FILTER (WHERE t.status = 'done') AS served,
        count(t.number) FILTER (WHERE t.status = 'no_show') AS no_shows,
-       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {_WAIT_S}) / 60)::numeric, 1)::double precision
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {WAIT_S}) / 60)::numeric, 1)::double precision
          AS median_wait_min,
-       round((percentile_cont(0.9) WITHIN GROUP (ORDER BY {_WAIT_S}) / 60)::numeric, 1)::double precision
+       round((percentile_cont(0.9) WITHIN GROUP (ORDER BY {WAIT_S}) / 60)::numeric, 1)::double precision
          AS p90_wait_min,
-       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {_SERVICE_S}) FILTER (WHERE t.status = 'done')
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {SERVICE_S}) FILTER (WHERE t.status = 'done')
               / 60)::numeric, 1)::double precision AS median_service_min,
-       round(100.0 * count(*) FILTER (WHERE t.status = 'done' AND {_WITHIN})
+       round(100.0 * count(*) FILTER (WHERE t.status = 'done' AND {WITHIN})
              / nullif(count(*) FILTER (WHERE t.status = 'done' AND t.shown_wait_lo_s IS NOT NULL), 0), 1)
          ::double precision AS within_percent
   FROM service_catalogue s
@@ -155,9 +151,9 @@ SELECT w.site_id AS site, w.name AS window,
        count(t.number) AS called,
        count(t.number) FILTER (WHERE t.status = 'done') AS served,
        count(t.number) FILTER (WHERE t.status = 'no_show') AS no_shows,
-       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {_SERVICE_S}) FILTER (WHERE t.status = 'done')
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {SERVICE_S}) FILTER (WHERE t.status = 'done')
               / 60)::numeric, 1)::double precision AS median_service_min,
-       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {_WAIT_S}) / 60)::numeric, 1)::double precision
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {WAIT_S}) / 60)::numeric, 1)::double precision
          AS median_wait_min
   FROM window_catalogue w
   LEFT JOIN queue_ticket t

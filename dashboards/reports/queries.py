@@ -1,6 +1,6 @@
-"""The report's SQL. Its definitions are those of Grafana's rooms and windows dashboards (dashboards/grafana/rooms.py,
-windows.py), repeated here as public names and pinned to the panels' SQL by tests/unit/test_report_queries.py, so a
-report and a dashboard over the same days give the same figures.
+"""The report's SQL. Its definitions are those of Grafana's rooms and windows dashboards (dashboards/definitions.py,
+used by both; tests/unit/test_report_queries.py checks the panels use them), so a report and a dashboard over the
+same days give the same figures.
 
 Parameters: ``sites`` (a list of site ids); ``start``/``end`` (UTC bounds of one local day, on the 15-minute grid)
 and ``tz`` (their IANA zone); ``first``/``last`` (local dates, inclusive: a ticket's ``day`` is its site's local
@@ -9,16 +9,9 @@ date). Times handed out are local (``AT TIME ZONE``, to the second) and hours ar
 
 from __future__ import annotations
 
-# Bookings that held a room for somebody: not cancelled, not a waitlist offer nobody took. A released no-show did
-# book the room, so it counts as booked; an accepted offer is a booking like any other.
-COUNTED = "b.status NOT IN ('held', 'expired', 'withdrawn', 'cancelled')"
-# A ticket's wait runs from joining the queue (its appointment time for an appointment) to its call; its service
-# from the call to done. Seconds.
-WAIT_S = "extract(epoch FROM t.called_at - coalesce(t.appointment_at, t.issued_at))"
-SERVICE_S = "extract(epoch FROM t.finished_at - t.called_at)"
-# Served inside the estimate: the wait lay in the range printed on the ticket (a ticket without one counts neither
-# way).
-WITHIN = f"{WAIT_S} BETWEEN t.shown_wait_lo_s AND t.shown_wait_hi_s"
+from dashboards.definitions import COUNTED, SERVICE_S, WAIT_S, WITHIN
+
+__all__ = ["COUNTED", "SERVICE_S", "WAIT_S", "WITHIN"]
 
 
 def _minutes(aggregate: str) -> str:
