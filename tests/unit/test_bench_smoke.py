@@ -1,15 +1,21 @@
 """The benchmarks still run end to end and print their figures (tiny counts: this checks output, not speed).
 
 The ingest one starts its own private Mosquitto and PostgreSQL, so it needs neither fixture, and leaves nothing
-behind; the poll isolation one serves its own simulated Modbus devices on loopback ports the kernel picks.
+behind; the poll isolation one serves its own simulated Modbus devices on loopback ports the kernel picks. The
+dashboard queries one creates a database on the tests' PostgreSQL (SC_TEST_PG_DSN) and must drop it again.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import psycopg
+
+from tests.conftest import PG_ADMIN_DSN
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "ingest_throughput.py"
@@ -127,3 +133,40 @@ def test_queue_latency_benchmark_sees_every_call_on_both_paths_and_prints_median
             result.stdout,
             re.MULTILINE,
         ), result.stdout
+
+
+def test_dashboard_queries_benchmark_times_every_committed_panel_at_both_ranges_and_drops_its_database() -> None:
+    panel_queries = 0
+    for path in (ROOT / "dashboards" / "generated").glob("*.json"):
+        for top in json.loads(path.read_text(encoding="utf-8"))["panels"]:
+            for panel in (top, *top.get("panels", ())):
+                panel_queries += sum(1 for target in panel.get("targets", ()) if target.get("rawSql"))
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "dashboard_queries.py"), "--days", "2", "--repeat", "1",
+         "--dsn", PG_ADMIN_DSN],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^fill: \d+\.\d s ", out, re.MULTILINE), out
+    assert re.search(r"^  occupancy_reading\s+[1-9]\d*$", out, re.MULTILINE), out
+    rows = re.findall(
+        r"^sc-[a-z-]+\s+.+?\s+now-\d+[mhdw]\s+\d+\s+\d+\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d\d)$", out, re.MULTILINE
+    )
+    assert panel_queries > 0
+    assert len(rows) == panel_queries, out
+    assert all(float(default_ms) > 0 and float(whole_ms) > 0 for default_ms, whole_ms, _ in rows), out
+    assert re.search(rf"^total: {panel_queries} panels, \d+\.\d ms at their default ranges, \d+\.\d ms at 2 days",
+                     out, re.MULTILINE), out  # fmt: skip
+    assert re.search(r"^over 1 s at 2 days: ", out, re.MULTILINE), out
+    assert re.search(r"^machine: \d+ CPUs; PostgreSQL \d+", out, re.MULTILINE), out
+    database = re.search(r"^database: (sc_bench_dashboards_[0-9a-f]+) \(dropped at the end\)$", out, re.MULTILINE)
+    assert database is not None, out
+    with psycopg.connect(PG_ADMIN_DSN) as admin:
+        assert admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database[1],)).fetchone() is None
