@@ -73,8 +73,8 @@ SELECT g.at AS "time", count(*) FILTER (WHERE coalesce(s.state, 'online') <> 'on
 
 WENT_QUIET = PanelSpec(
     title="Devices that went quiet",
-    description="Spells of stale, offline or lost in the range, newest first, with how long each lasted (to the "
-    "end of the range if it has not ended).",
+    description="Spells of stale, offline or lost in the range, the newest 500 first, with how long each lasted "
+    "(to the end of the range if it has not ended).",
     visualisation="table",
     sql="""
 SELECT site_id AS site, device_id AS device, state, changed_at AS since, until,

@@ -64,13 +64,15 @@ SELECT c.site_id AS site, c.floor_name AS floor, c.name AS space, p.people, c.ca
 
 BY_FLOOR = PanelSpec(
     title="People per floor",
-    description="Average people per 15 minutes, summed over each floor's spaces (from the occupancy_15m rollup).",
+    description="People on each floor (the floor's spaces summed per 15 minutes of the occupancy_15m rollup), "
+    "averaged over the panel's interval.",
     visualisation="timeseries",
     sql="""
-SELECT $__timeGroupAlias(o.bucket, '15m'), c.site_id || ' ' || c.floor_name AS metric,
-       sum(o.avg_people)::double precision AS people
-  FROM occupancy_15m o JOIN space_catalogue c USING (site_id, space_id)
- WHERE $__timeFilter(o.bucket) AND o.site_id IN ($site)
+SELECT $__timeGroupAlias(bucket, $__interval), metric, avg(people)::double precision AS people
+  FROM (SELECT o.bucket, c.site_id || ' ' || c.floor_name AS metric, sum(o.avg_people) AS people
+          FROM occupancy_15m o JOIN space_catalogue c USING (site_id, space_id)
+         WHERE $__timeFilter(o.bucket) AND o.site_id IN ($site)
+         GROUP BY 1, 2) per_quarter_hour
  GROUP BY 1, 2
  ORDER BY 1, 2""",
     columns=columns("time:time metric:text people:number"),
@@ -81,10 +83,10 @@ SELECT $__timeGroupAlias(o.bucket, '15m'), c.site_id || ' ' || c.floor_name AS m
 
 BY_SPACE = PanelSpec(
     title="People per space",
-    description="Average people per 15 minutes in each chosen space (from the occupancy_15m rollup).",
+    description="Average people in each chosen space over the panel's interval (from the occupancy_15m rollup).",
     visualisation="timeseries",
     sql="""
-SELECT $__timeGroupAlias(o.bucket, '15m'), c.name AS metric, avg(o.avg_people)::double precision AS people
+SELECT $__timeGroupAlias(o.bucket, $__interval), c.name AS metric, avg(o.avg_people)::double precision AS people
   FROM occupancy_15m o JOIN space_catalogue c USING (site_id, space_id)
  WHERE $__timeFilter(o.bucket) AND o.site_id IN ($site) AND o.site_id || '/' || o.space_id IN ($space)
  GROUP BY 1, 2
@@ -119,10 +121,11 @@ SELECT c.name AS space, round(100.0 * coalesce(p.people, 0) / c.capacity, 1)::do
 
 CAPACITY_OVER_TIME = PanelSpec(
     title="Headcount against legal capacity",
-    description="Highest count in each 15 minutes as a share of the legal capacity; the lines mark 80 % and 100 %.",
+    description="Highest count in each interval (15 minutes at the finest) as a share of the legal capacity; the "
+    "lines mark 80 % and 100 %.",
     visualisation="timeseries",
     sql=f"""
-SELECT $__timeGroupAlias(o.bucket, '15m'), c.name AS metric,
+SELECT $__timeGroupAlias(o.bucket, $__interval), c.name AS metric,
        round(100.0 * max(o.max_people) / min(c.capacity), 1)::double precision AS percent
   FROM occupancy_15m o JOIN space_catalogue c USING (site_id, space_id)
  WHERE $__timeFilter(o.bucket) AND o.site_id IN ($site) AND {_WATCHED}

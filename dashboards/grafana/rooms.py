@@ -17,18 +17,23 @@ WITH slots AS (
    CROSS JOIN generate_series(date_bin(interval '15 minutes', $__timeFrom()::timestamptz, TIMESTAMPTZ '2000-01-03'),
                               $__timeTo()::timestamptz - interval '15 minutes', interval '15 minutes') AS g(slot)
    WHERE c.in_site_file AND c.bookable AND c.site_id IN ($site) AND c.site_id || '/' || c.space_id IN ($room)
+), booked AS (
+  -- Each counted booking expanded once into the 15-minute slots it overlaps (joined below, not probed per slot).
+  SELECT DISTINCT b.site_id, b.space_id, g.slot
+    FROM booking b
+   CROSS JOIN LATERAL generate_series(date_bin(interval '15 minutes', lower(b.during), TIMESTAMPTZ '2000-01-03'),
+                                      upper(b.during) - interval '1 microsecond', interval '15 minutes') AS g(slot)
+   WHERE b.site_id IN ($site) AND b.site_id || '/' || b.space_id IN ($room) AND {COUNTED}
+     AND b.during && tstzrange($__timeFrom()::timestamptz - interval '15 minutes', $__timeTo()::timestamptz)
 ), used AS (
   SELECT o.site_id, o.space_id, o.bucket
     FROM occupancy_15m o
    WHERE o.bucket >= $__timeFrom()::timestamptz - interval '15 minutes' AND o.bucket < $__timeTo()::timestamptz
-     AND o.site_id IN ($site) AND o.max_people > 0
+     AND o.site_id IN ($site) AND o.site_id || '/' || o.space_id IN ($room) AND o.max_people > 0
 ), marked AS (
-  SELECT s.site_id, s.space_id, s.local_slot,
-         EXISTS (SELECT 1 FROM booking b
-                  WHERE b.site_id = s.site_id AND b.space_id = s.space_id AND {COUNTED}
-                    AND b.during && tstzrange(s.slot, s.slot + interval '15 minutes')) AS booked,
-         u.bucket IS NOT NULL AS used
+  SELECT s.site_id, s.space_id, s.local_slot, k.slot IS NOT NULL AS booked, u.bucket IS NOT NULL AS used
     FROM slots s
+    LEFT JOIN booked k ON k.site_id = s.site_id AND k.space_id = s.space_id AND k.slot = s.slot
     LEFT JOIN used u ON u.site_id = s.site_id AND u.space_id = s.space_id AND u.bucket = s.slot
 )"""
 
@@ -77,17 +82,27 @@ BOOKED_VS_USED = PanelSpec(
     visualisation="table",
     sql=_SLOTS
     + f"""
+, per_room AS (
+  SELECT m.site_id, m.space_id,
+         count(*) FILTER (WHERE m.booked) AS booked, count(*) FILTER (WHERE m.booked AND m.used) AS booked_used,
+         count(*) FILTER (WHERE m.used AND NOT m.booked) AS unbooked_used
+    FROM marked m
+   GROUP BY m.site_id, m.space_id
+), releases AS (
+  SELECT e.site_id, e.space_id, count(*) AS released
+    FROM booking_event e
+   WHERE e.kind = 'released' AND e.mode = 'enforce' AND e.at <@ {_RANGE}
+   GROUP BY e.site_id, e.space_id
+)
 SELECT c.site_id AS site, c.name AS room,
-       (count(*) FILTER (WHERE m.booked) / 4.0)::double precision AS booked_hours,
-       (count(*) FILTER (WHERE m.booked AND m.used) / 4.0)::double precision AS used_of_booked_hours,
-       round(100.0 * count(*) FILTER (WHERE m.booked AND m.used)
-             / nullif(count(*) FILTER (WHERE m.booked), 0), 1)::double precision AS used_percent,
-       (count(*) FILTER (WHERE m.used AND NOT m.booked) / 4.0)::double precision AS unbooked_use_hours,
-       (SELECT count(*) FROM booking_event e
-         WHERE e.site_id = c.site_id AND e.space_id = c.space_id AND e.kind = 'released' AND e.mode = 'enforce'
-           AND e.at <@ {_RANGE}) AS no_shows_released
-  FROM marked m JOIN space_catalogue c USING (site_id, space_id)
- GROUP BY c.site_id, c.space_id, c.name
+       (r.booked / 4.0)::double precision AS booked_hours,
+       (r.booked_used / 4.0)::double precision AS used_of_booked_hours,
+       round(100.0 * r.booked_used / nullif(r.booked, 0), 1)::double precision AS used_percent,
+       (r.unbooked_used / 4.0)::double precision AS unbooked_use_hours,
+       coalesce(x.released, 0) AS no_shows_released
+  FROM per_room r
+  JOIN space_catalogue c USING (site_id, space_id)
+  LEFT JOIN releases x USING (site_id, space_id)
  ORDER BY c.site_id, c.name""",
     columns=columns(
         "site:text room:text booked_hours:number used_of_booked_hours:number used_percent:number "

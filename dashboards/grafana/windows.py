@@ -39,18 +39,28 @@ QUEUE_LENGTH = PanelSpec(
     description="Tickets waiting (issued, not yet called) per service, sampled every interval.",
     visualisation="timeseries",
     sql=f"""
-WITH tickets AS (
-  SELECT t.site_id, t.service_id, t.issued_at, coalesce(t.called_at, t.finished_at, 'infinity') AS left_at
+WITH grid AS (
+  SELECT g.at
+    FROM generate_series(date_bin({_STEP}, $__timeFrom()::timestamptz, TIMESTAMPTZ '2000-01-03'),
+                         $__timeTo()::timestamptz, {_STEP}) AS g(at)
+), waiting AS (
+  -- Each ticket at the grid's instants it was waiting at: from the first at or after its issue to the last before
+  -- its call (or its end; at most a day: an unfinished ticket of a day gone by waits no more).
+  SELECT t.site_id, t.service_id, p.at
     FROM queue_ticket t
+   CROSS JOIN LATERAL generate_series(
+         date_bin({_STEP}, t.issued_at - interval '1 microsecond', TIMESTAMPTZ '2000-01-03') + {_STEP},
+         least(coalesce(t.called_at, t.finished_at, 'infinity'), t.issued_at + interval '1 day',
+               $__timeTo()::timestamptz + interval '1 microsecond') - interval '1 microsecond',
+         {_STEP}) AS p(at)
    WHERE t.site_id IN ($site) AND t.issued_at <= $__timeTo()::timestamptz
+     AND t.issued_at > $__timeFrom()::timestamptz - interval '1 day'
      AND coalesce(t.called_at, t.finished_at, 'infinity') > $__timeFrom()::timestamptz
 )
-SELECT g.at AS "time", {_SERVICE_NAME} AS metric, count(t.issued_at)::double precision AS waiting
-  FROM generate_series(date_bin({_STEP}, $__timeFrom()::timestamptz, TIMESTAMPTZ '2000-01-03'),
-                       $__timeTo()::timestamptz, {_STEP}) AS g(at)
+SELECT g.at AS "time", {_SERVICE_NAME} AS metric, count(w.at)::double precision AS waiting
+  FROM grid g
  CROSS JOIN service_catalogue s
-  LEFT JOIN tickets t
-    ON t.site_id = s.site_id AND t.service_id = s.service_id AND t.issued_at <= g.at AND t.left_at > g.at
+  LEFT JOIN waiting w ON w.site_id = s.site_id AND w.service_id = s.service_id AND w.at = g.at
  WHERE s.in_site_file AND s.site_id IN ($site)
  GROUP BY 1, 2
  ORDER BY 1, 2""",
