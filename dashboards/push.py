@@ -40,19 +40,19 @@ class PushError(Exception):
 
 
 class GrafanaUnreachable(PushError):
-    pass
+    """No answer from Grafana's URL (connection refused, timeout, DNS)."""
 
 
 class GrafanaRefused(PushError):
-    pass
+    """Grafana refused the credentials (401) or their rights (403)."""
 
 
 class GrafanaRequestFailed(PushError):
-    pass
+    """Grafana answered a request with another error status."""
 
 
 class NotADashboard(PushError):
-    pass
+    """A file that is not a dashboard's JSON (unreadable, no uid or title, a uid twice)."""
 
 
 @dataclass(frozen=True, slots=True)
