@@ -104,18 +104,28 @@ def _stored_rows(dsn: str) -> int:
     return int(row[0])
 
 
-def _wait_until_drained(dsn: str) -> None:
+def wait_until_drained(dsn: str, *, quiet_s: float = 5.0, timeout_s: float = 90.0) -> None:
     """The scenario is over; wait until the stored rows stop growing (the outboxes have drained)."""
     previous, stable_since = -1, time.monotonic()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         current = _stored_rows(dsn)
         if current != previous:
             previous, stable_since = current, time.monotonic()
-        elif time.monotonic() - stable_since > 4:
+        elif time.monotonic() - stable_since > quiet_s:
             return
         time.sleep(0.5)
-    raise AssertionError("the database kept growing for 60 s after the scenario ended")
+    raise AssertionError(f"the database kept growing for {timeout_s:.0f} s after the scenario ended")
+
+
+def wait_for_truth(demo: RunningDemo, data_dir: Path, *, timeout_s: float = 180.0) -> tuple[Path, dict[str, Any]]:
+    """The ground truth the demo's scenario writes when its span is over: its path and its document."""
+    truth_file = data_dir / "truth.json"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not truth_file.exists():
+        time.sleep(1)
+    assert truth_file.exists(), "".join(demo.output[-40:])
+    return truth_file, json.loads(truth_file.read_text(encoding="utf-8"))
 
 
 def _copy_database(source_dsn: str, dump_file: Path) -> str:
@@ -166,14 +176,9 @@ def run_friday(work_dir: Path) -> FridayRun:
     try:
         assert demo.wait_for_banner() > 0
         _wait_until_every_device_is_online(demo.api)
-        truth_file = data_dir / "truth.json"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not truth_file.exists():
-            time.sleep(1)
-        assert truth_file.exists(), "".join(demo.output[-40:])
-        truth = json.loads(truth_file.read_text(encoding="utf-8"))
+        truth_file, truth = wait_for_truth(demo, data_dir)
         source = demo_dsn(data_dir)
-        _wait_until_drained(source)
+        wait_until_drained(source)
         anchor = read_clock_anchor(data_dir / "clock.json")
         assert anchor is not None, "the scenario wrote no clock anchor"
         copied = _copy_database(source, work_dir / "friday.dump")

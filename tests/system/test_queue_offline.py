@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from devices.clock_anchor import read_clock_anchor
 from devices.site import load_belt
 from server.demo.services import free_port
 from tests.system.demo_process import RunningDemo
-from tests.system.friday import demo_dsn as _dsn
+from tests.system.friday import demo_dsn, wait_for_truth, wait_until_drained
 from tests.system.test_day_scenario import score
 
 pytestmark = pytest.mark.system
@@ -55,21 +54,6 @@ def _centre_tickets(dsn: str, site_id: str) -> dict[tuple[str, str], dict[str, A
     return newest
 
 
-def _wait_for_quiet(dsn: str) -> None:
-    previous, since = -1, time.monotonic()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        with psycopg.connect(dsn) as connection:
-            row = connection.execute("SELECT count(*) FROM queue_event").fetchone()
-        current = 0 if row is None else int(row[0])
-        if current != previous:
-            previous, since = current, time.monotonic()
-        elif time.monotonic() - since > 5:
-            return
-        time.sleep(0.5)
-    raise AssertionError("queue events kept arriving for 90 s after the scenario ended")
-
-
 def test_the_sites_keep_issuing_and_calling_through_a_ten_minute_cut_and_the_centre_catches_up(
     tmp_path: Path,
 ) -> None:
@@ -81,14 +65,9 @@ def test_the_sites_keep_issuing_and_calling_through_a_ten_minute_cut_and_the_cen
     )
     try:
         assert demo.wait_for_banner() > 0
-        truth_file = data_dir / "truth.json"
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not truth_file.exists():
-            time.sleep(1)
-        assert truth_file.exists(), "".join(demo.output[-40:])
-        truth = json.loads(truth_file.read_text(encoding="utf-8"))
-        dsn = _dsn(data_dir)
-        _wait_for_quiet(dsn)
+        truth_file, truth = wait_for_truth(demo, data_dir, timeout_s=240)
+        dsn = demo_dsn(data_dir)
+        wait_until_drained(dsn)
         anchor = read_clock_anchor(data_dir / "clock.json")
         assert anchor is not None
         (cut,) = [fault for fault in truth["faults"] if fault["kind"] == "uplink-cut"]
