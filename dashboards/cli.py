@@ -18,10 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dashboards import GENERATED_DIR
 from dashboards.grafana.commands import add_generate_commands
 
-# As dashboards/grafana/catalogue.py's GENERATED_DIR, without importing the dashboards' specs on every command.
-GENERATED_DIR = Path(__file__).resolve().parent / "generated"
 FOLDER_TITLE = "Smart Complex"  # as the compose stack's provisioning (dashboards/provisioning/dashboards/)
 FOLDER_UID = "smartcomplex"
 DATASOURCE_NAME = "Smart Complex"

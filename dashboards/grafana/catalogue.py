@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dashboards import GENERATED_DIR
 from dashboards.grafana.devices import DEVICES
 from dashboards.grafana.overview import OVERVIEW
 from dashboards.grafana.render import dashboard_text
@@ -12,8 +13,6 @@ from dashboards.grafana.spec import DashboardSpec
 from dashboards.grafana.windows import WINDOWS
 
 DASHBOARDS: tuple[DashboardSpec, ...] = (OVERVIEW, ROOMS, WINDOWS, DEVICES)
-# The generated JSON is committed here; Grafana's file provisioning reads this folder (docker-compose.yml).
-GENERATED_DIR = Path(__file__).resolve().parent.parent / "generated"
 
 
 def generated_files() -> dict[str, str]:

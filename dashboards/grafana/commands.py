@@ -9,8 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-# As dashboards/grafana/catalogue.py's GENERATED_DIR (checked by tests/unit/test_dashboards_json.py).
-GENERATED_DIR = Path(__file__).resolve().parent.parent / "generated"
+from dashboards import GENERATED_DIR
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
