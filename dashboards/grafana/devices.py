@@ -199,5 +199,4 @@ DEVICES = DashboardSpec(
     variables=("site",),
     time_from="now-6h",
     refresh="30s",
-    links=("sc-overview", "sc-rooms", "sc-windows"),
 )

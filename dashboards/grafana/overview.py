@@ -151,5 +151,4 @@ OVERVIEW = DashboardSpec(
     ),
     variables=("site", "space"),
     time_from="now-12h",
-    links=("sc-rooms", "sc-windows", "sc-devices"),
 )

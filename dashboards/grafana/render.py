@@ -115,11 +115,11 @@ def dashboard_builder(spec: DashboardSpec) -> Dashboard:
     )
     for name in spec.variables:
         builder = builder.with_variable(variable(name))
-    if spec.links:
-        builder = builder.link(
-            DashboardLink("Smart Complex").type(model.DashboardLinkType.DASHBOARDS).tags(["smartcomplex"])
-            .as_dropdown(True).include_vars(True).keep_time(True)
-        )  # fmt: skip
+    # Every dashboard links to its siblings: a drop-down of the dashboards tagged like it, keeping time and variables.
+    builder = builder.link(
+        DashboardLink("Smart Complex").type(model.DashboardLinkType.DASHBOARDS).tags(list(spec.tags))
+        .as_dropdown(True).include_vars(True).keep_time(True)
+    )  # fmt: skip
     panel_id, y = 1, 0
     for row in spec.rows:
         builder = builder.with_row(Row(row.title).id(panel_id).grid_pos(model.GridPos(h=1, w=GRID_WIDTH, x=0, y=y)))

@@ -203,5 +203,4 @@ ROOMS = DashboardSpec(
     variables=("site", "room"),
     time_from="now-7d",
     refresh="5m",
-    links=("sc-overview", "sc-windows", "sc-devices"),
 )

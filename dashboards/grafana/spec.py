@@ -8,7 +8,7 @@ foundation SDK.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 ColumnKind = Literal["time", "number", "text", "bool"]
@@ -92,7 +92,6 @@ class DashboardSpec:
     tags: tuple[str, ...] = ("smartcomplex",)
     time_from: str = "now-24h"
     refresh: str = "1m"
-    links: tuple[str, ...] = field(default=())  # uids of sibling dashboards
 
     def panels(self) -> tuple[PanelSpec, ...]:
         return tuple(panel for row in self.rows for panel in row.panels)

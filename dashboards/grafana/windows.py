@@ -192,5 +192,4 @@ WINDOWS = DashboardSpec(
     variables=("site",),
     time_from="now-12h",
     refresh="1m",
-    links=("sc-overview", "sc-rooms", "sc-devices"),
 )
